@@ -1,0 +1,223 @@
+"""The integer network: data only (weights, biases, P, classes, preprocessing) and a numpy forward pass.
+
+A network with layers l = 1..L maps an input x (on the 10^-d grid) to
+
+    a^1 = x W^1 + b^1,             h^l = sign(a^l)  in {-1, +1}, sign(0) = +1   (hidden layers)
+    a^l = h^{l-1} W^l + b^l,       l = 2..L
+    s   = a^L                      (integer output scores, one per class)
+    yhat_j = 2 s_j / (P (H + 1))   (normalised output in [-2, 2], H = width of the last hidden layer)
+
+and predicts argmax_j s_j, ties broken by a seeded random choice among the maximal outputs.
+All weights and biases are integers in [-P, P]. This module is the single source of truth for
+accuracy: every accuracy this library reports is computed here.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mipnn_pyomo.errors import ModelFileError
+
+FORMAT_NAME = "mipnn-integer-network"
+FORMAT_VERSION = 1
+
+
+def sign(a: np.ndarray) -> np.ndarray:
+    """Sign activation with sign(0) = +1, as integers in {-1, +1}."""
+    return np.where(a >= 0, 1, -1).astype(np.int64)
+
+
+def tie_break_argmax(scores: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Row-wise argmax of integer ``scores`` (n, k); ties broken by a random choice seeded by ``seed``.
+
+    The choice for row i depends only on (seed, i) through one generator draw per row, so equal
+    inputs give equal predictions."""
+    scores = np.asarray(scores)
+    best = scores.max(axis=1, keepdims=True)
+    is_max = scores == best
+    rng = np.random.default_rng(seed)
+    # A random key per (row, output); the maximal output with the largest key wins.
+    keys = rng.random(scores.shape)
+    return np.argmax(np.where(is_max, keys, -1.0), axis=1)
+
+
+@dataclass
+class IntegerNetwork:
+    """An MLP with sign activations and integer weights in [-P, P] (data only, no solver state).
+
+    ``weights[l]`` has shape (n_in, n_out) and ``biases[l]`` shape (n_out,); the last layer is the
+    output layer with one neuron per class."""
+
+    weights: list[np.ndarray]
+    biases: list[np.ndarray]
+    P: int
+    classes: list[Any] = field(default_factory=list)
+    preprocessing: dict[str, Any] | None = None
+    training: dict[str, Any] = field(default_factory=dict)
+    tie_seed: int = 0
+
+    def __post_init__(self) -> None:
+        self.weights = [np.asarray(np.rint(w), dtype=np.int64) for w in self.weights]
+        self.biases = [np.asarray(np.rint(b), dtype=np.int64).reshape(-1) for b in self.biases]
+        if len(self.weights) != len(self.biases) or not self.weights:
+            raise ModelFileError("a network needs one bias vector per weight matrix and at least one layer")
+        for l, (w, b) in enumerate(zip(self.weights, self.biases)):
+            if w.ndim != 2 or w.shape[1] != b.shape[0]:
+                raise ModelFileError(f"layer {l}: weights {w.shape} do not match biases {b.shape}")
+            if l and w.shape[0] != self.weights[l - 1].shape[1]:
+                raise ModelFileError(f"layer {l} takes {w.shape[0]} inputs but layer {l - 1} has {self.weights[l - 1].shape[1]} outputs")
+            if np.abs(w).max(initial=0) > self.P or np.abs(b).max(initial=0) > self.P:
+                raise ModelFileError(f"layer {l} has a weight or bias outside [-P, P] = [-{self.P}, {self.P}]")
+        if not self.classes:
+            self.classes = list(range(self.n_outputs))
+        if len(self.classes) != self.n_outputs:
+            raise ModelFileError(f"{len(self.classes)} classes but {self.n_outputs} output neurons")
+
+    # ------------------------------------------------------------------ shape
+    @property
+    def n_inputs(self) -> int:
+        return int(self.weights[0].shape[0])
+
+    @property
+    def n_outputs(self) -> int:
+        return int(self.weights[-1].shape[1])
+
+    @property
+    def hidden(self) -> list[int]:
+        return [int(w.shape[1]) for w in self.weights[:-1]]
+
+    @property
+    def last_hidden_width(self) -> int:
+        """H in the output normalisation: the width of the last hidden layer (n_inputs without one)."""
+        return int(self.weights[-1].shape[0])
+
+    # ---------------------------------------------------------------- forward
+    def _check_X(self, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X, dtype=float)
+        if X.ndim != 2 or X.shape[1] != self.n_inputs:
+            raise ValueError(f"X must have shape (n, {self.n_inputs}), got {X.shape}")
+        return X
+
+    def forward(self, X: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+        """Hidden activations h^l in {-1,+1} (one array per hidden layer) and integer output scores s.
+
+        The first layer's pre-activation x W + b is computed in floating point; on the 10^-d input
+        grid it is a lattice point, so its sign is exact. Later layers are integer arithmetic."""
+        decimals = int((self.preprocessing or {}).get("decimals", 4))
+        X = np.round(self._check_X(X), decimals)  # inputs live on the 10^-d grid
+        activations: list[np.ndarray] = []
+        h: np.ndarray = X
+        for l, (w, b) in enumerate(zip(self.weights, self.biases)):
+            a = h @ w + b
+            if l == 0:
+                # x W + b is a multiple of 10^-d: rounding removes floating noise around sign(0) = +1.
+                a = np.round(a, decimals)
+            if l < len(self.weights) - 1:
+                h = sign(a)
+                activations.append(h)
+            else:
+                return activations, np.asarray(np.rint(a), dtype=np.int64) if l else a
+        raise AssertionError("unreachable")
+
+    def output_scores(self, X: np.ndarray) -> np.ndarray:
+        """Output scores s (n, n_classes): integers when the network has a hidden layer."""
+        return self.forward(X)[1]
+
+    def normalised_outputs(self, X: np.ndarray) -> np.ndarray:
+        """yhat = 2 s / (P (H + 1)), the quantity the MIP objectives are written in."""
+        return 2.0 * self.output_scores(X) / (self.P * (self.last_hidden_width + 1))
+
+    def predict_index(self, X: np.ndarray) -> np.ndarray:
+        """Class index per row: argmax of the outputs, ties broken by a random choice seeded by tie_seed."""
+        return tie_break_argmax(self.output_scores(X), self.tie_seed)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Class label per row."""
+        return np.asarray(self.classes, dtype=object)[self.predict_index(X)]
+
+    def accuracy(self, X: np.ndarray, y_index: np.ndarray) -> float:
+        """Fraction of rows whose predicted class index equals ``y_index``."""
+        y_index = np.asarray(y_index)
+        if len(y_index) == 0:
+            return float("nan")
+        return float(np.mean(self.predict_index(X) == y_index))
+
+    # ------------------------------------------------------------- save/load
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT_NAME,
+            "version": FORMAT_VERSION,
+            "P": int(self.P),
+            "layers": [
+                {"weights": w.tolist(), "biases": b.tolist()} for w, b in zip(self.weights, self.biases)
+            ],
+            "classes": [_jsonable(c) for c in self.classes],
+            "tie_seed": int(self.tie_seed),
+            "preprocessing": self.preprocessing,
+            "training": _jsonable(self.training),
+        }
+
+    def to_json(self, indent: int | None = 1) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.to_json() + "\n")
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "IntegerNetwork":
+        if not isinstance(d, dict) or d.get("format") != FORMAT_NAME:
+            raise ModelFileError(f"not a {FORMAT_NAME} file (its 'format' field is {d.get('format') if isinstance(d, dict) else None!r})")
+        if d.get("version") != FORMAT_VERSION:
+            raise ModelFileError(f"model file version {d.get('version')!r} is not supported (this library reads version {FORMAT_VERSION})")
+        try:
+            P = int(d["P"])
+            layers = d["layers"]
+            weights = [np.asarray(layer["weights"], dtype=float).reshape(len(layer["weights"]), -1) for layer in layers]
+            biases = [np.asarray(layer["biases"], dtype=float) for layer in layers]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelFileError(f"model file is missing or has a malformed field: {exc}") from None
+        for arr in weights + biases:
+            if not np.all(np.isfinite(arr)) or not np.all(arr == np.rint(arr)):
+                raise ModelFileError("model file has a weight or bias that is not an integer")
+        return cls(
+            weights=weights,
+            biases=biases,
+            P=P,
+            classes=list(d.get("classes") or []),
+            preprocessing=d.get("preprocessing"),
+            training=d.get("training") or {},
+            tie_seed=int(d.get("tie_seed", 0)),
+        )
+
+    @classmethod
+    def load(cls, path: str | Path) -> "IntegerNetwork":
+        path = Path(path)
+        try:
+            text = path.read_text()
+        except FileNotFoundError:
+            raise ModelFileError(f"model file {path} does not exist") from None
+        except OSError as exc:
+            raise ModelFileError(f"cannot read model file {path}: {exc.strerror}") from None
+        try:
+            d = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ModelFileError(f"model file {path} is not valid JSON (corrupt or truncated at line {exc.lineno})") from None
+        return cls.from_dict(d)
+
+
+def _jsonable(obj: Any) -> Any:
+    """Convert numpy scalars/arrays inside ``obj`` to plain Python for JSON."""
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj

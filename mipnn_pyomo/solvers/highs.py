@@ -1,0 +1,178 @@
+"""HiGHS through Pyomo's ``contrib.solver`` interface (the open-source default).
+
+The accuracy-target stop uses two HiGHS callbacks on the ``highspy.Highs`` object that Pyomo's
+persistent interface owns: ``cbMipImprovingSolution`` hands every new incumbent to the
+:class:`~mipnn_pyomo.solvers.base.IncumbentMonitor` (forward pass, timeline), and
+``cbMipInterrupt`` stops the solve once the target is met or Ctrl-C was pressed.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from typing import ClassVar
+
+import numpy as np
+
+from mipnn_pyomo.errors import SolverError
+from mipnn_pyomo.network import IntegerNetwork
+from mipnn_pyomo.solvers.base import (
+    Capabilities,
+    IncumbentMonitor,
+    SolveOptions,
+    SolveResult,
+    SolverAdapter,
+    SolverName,
+    Termination,
+    finish_result,
+    sigint_as_flag,
+)
+
+# Exactness: an integrality slack of 1e-6 on u times a big-M of ~100 could let a pre-activation of
+# -1e-4 pass as ">= 0". Tight tolerances keep the MIP's activations equal to the forward pass's.
+DEFAULT_OPTIONS = {"mip_feasibility_tolerance": 1e-9, "primal_feasibility_tolerance": 1e-9}
+
+
+class HighsAdapter(SolverAdapter):
+    name: ClassVar[SolverName] = SolverName.HIGHS
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        accuracy_target_callback=True,
+        objective_stop=True,
+        warm_start=True,
+        threads=True,
+        time_limit=True,
+        mip_gap=True,
+        seed=True,
+    )
+    licence = "MIT (open source)"
+
+    @classmethod
+    def _check_available(cls) -> tuple[bool, str]:
+        try:
+            import highspy  # noqa: F401
+            from pyomo.contrib.solver.solvers.highs import Highs  # noqa: F401
+        except ImportError as exc:
+            return False, f"highspy is not installed ({exc}); pip install highspy"
+        return True, ""
+
+    @classmethod
+    def version(cls) -> str:
+        try:
+            import highspy
+
+            return f"{highspy.HIGHS_VERSION_MAJOR}.{highspy.HIGHS_VERSION_MINOR}.{highspy.HIGHS_VERSION_PATCH}"
+        except Exception:  # pragma: no cover
+            return "unknown"
+
+    def solve(self, instance, options: SolveOptions, warm_start: IntegerNetwork | None = None) -> SolveResult:
+        self.require_available()
+        from pyomo.contrib.solver.common.results import TerminationCondition as TC
+        from pyomo.contrib.solver.solvers.highs import Highs
+        import highspy
+
+        model = instance.model
+        opt = Highs()
+        t_load = time.perf_counter()
+        opt.set_instance(model)
+        load_s = time.perf_counter() - t_load
+        h = opt._solver_model
+        col_of = opt._pyomo_var_to_solver_var_map
+        weight_cols = np.array([col_of[id(v)] for v in instance.weight_variables()], dtype=np.int64)
+
+        t0 = time.perf_counter()
+        monitor = IncumbentMonitor(instance, options, t0)
+
+        def on_improving(event) -> None:
+            out = event.data_out
+            sol = np.asarray(out.mip_solution)
+            if sol.size == 0:
+                return
+            monitor.on_solution(sol[weight_cols], float(out.objective_function_value), float(out.mip_dual_bound))
+
+        def on_interrupt(event) -> None:
+            if monitor.should_stop:
+                event.interrupt()
+
+        h.cbMipImprovingSolution += on_improving
+        h.cbMipInterrupt += on_interrupt
+
+        warm_accepted = None
+        if warm_start is not None:
+            values = instance.start_values(warm_start)
+            idx = np.array([col_of[id(v)] for v in values], dtype=np.int32)
+            vals = np.array(list(values.values()), dtype=float)
+            status = h.setSolution(len(idx), idx, vals)
+            warm_accepted = status == highspy.HighsStatus.kOk
+
+        solver_options = dict(DEFAULT_OPTIONS)
+        if options.seed is not None:
+            solver_options["random_seed"] = int(options.seed)
+        solver_options.update(options.extra)
+        stream = io.StringIO()
+        try:
+            with sigint_as_flag(monitor):
+                res = opt.solve(
+                    model,
+                    tee=[stream] + ([__import__("sys").stdout] if options.verbose else []),
+                    load_solutions=False,
+                    raise_exception_on_nonoptimal_result=False,
+                    time_limit=options.time_limit,
+                    threads=options.threads,
+                    rel_gap=options.mip_gap if options.mip_gap is not None else 0.0,
+                    solver_options=solver_options,
+                )
+        except Exception as exc:  # Pyomo/HiGHS failure: one clear message
+            raise SolverError(f"HiGHS failed: {exc}") from None
+        wall = time.perf_counter() - t0
+        log = stream.getvalue()
+
+        model_status = h.getModelStatus()
+        info = h.getInfo()
+        has_solution = info.primal_solution_status == 2
+        if model_status == highspy.HighsModelStatus.kInterrupt:
+            termination = Termination.TARGET_REACHED if monitor.target_met else Termination.INTERRUPTED
+        elif res.termination_condition == TC.convergenceCriteriaSatisfied:
+            termination = Termination.OPTIMAL
+        elif res.termination_condition == TC.maxTimeLimit:
+            termination = Termination.TIME_LIMIT
+        elif res.termination_condition in (TC.provenInfeasible, TC.infeasibleOrUnbounded):
+            termination = Termination.INFEASIBLE
+        elif res.termination_condition == TC.objectiveLimit:
+            termination = Termination.TARGET_REACHED
+        elif res.termination_condition == TC.error:
+            termination = Termination.ERROR
+        else:
+            termination = Termination.OTHER
+        if warm_start is not None and warm_accepted:
+            warm_accepted = _start_was_used(log)
+
+        final_vector = None
+        objective = bound = None
+        if has_solution:
+            final_vector = np.asarray(h.getSolution().col_value)[weight_cols]
+            objective = float(info.objective_function_value)
+            bound = float(info.mip_dual_bound) if info.mip_node_count >= 0 else objective
+            opt._load_vars()  # the model's variables now hold the final solution (for exactness checks)
+        return finish_result(
+            instance,
+            monitor,
+            termination=termination,
+            final_vector=final_vector,
+            objective=objective,
+            bound=bound,
+            wall_s=wall,
+            solver=self.name.value,
+            solver_version=self.version(),
+            options=options,
+            log=log,
+            load_s=load_s,
+            warm_start_accepted=warm_accepted,
+        )
+
+
+def _start_was_used(log: str) -> bool:
+    """HiGHS says whether the given start was feasible ("... is feasible" vs "... is infeasible")."""
+    lowered = log.lower()
+    if "infeasible" in lowered and ("solution is infeasible" in lowered or "start is infeasible" in lowered):
+        return False
+    return True

@@ -1,0 +1,210 @@
+"""Training: data -> Pyomo instance -> solver -> exactly verified integer network.
+
+    >>> from mipnn_pyomo.training import train_network
+    >>> result = train_network(X, y, hidden=(16,), P=1, objective="sat-margin", solver="highs")
+    >>> result.network.accuracy(X, y) == result.train_accuracy
+    True
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from mipnn_pyomo.errors import ExactnessError, ModelConfigError
+from mipnn_pyomo.formulation import FormulationOptions, ProblemData, implied_activations_and_scores
+from mipnn_pyomo.instance import TrainingInstance, build_instance
+from mipnn_pyomo.network import IntegerNetwork, tie_break_argmax
+from mipnn_pyomo.objectives import get_objective
+from mipnn_pyomo.solvers import SolveOptions, SolveResult, get_solver
+
+
+@dataclass
+class ExactnessReport:
+    """Agreement of the MIP's own variables with the forward pass on the training samples."""
+
+    activations_match: bool
+    scores_match: bool
+    predictions_match: bool
+    mip_accuracy: float
+    forward_accuracy: float
+    mismatched_samples: list[int] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.activations_match and self.scores_match and self.predictions_match
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "activations_match": self.activations_match,
+            "scores_match": self.scores_match,
+            "predictions_match": self.predictions_match,
+            "mip_accuracy": self.mip_accuracy,
+            "forward_accuracy": self.forward_accuracy,
+            "mismatched_samples": self.mismatched_samples[:20],
+        }
+
+
+def check_exactness(instance: TrainingInstance, network: IntegerNetwork) -> ExactnessReport:
+    """Compare the loaded MIP solution with ``network``'s forward pass on the training data: hidden
+    activations 2u - 1, output scores s and the predictions argmax(s) (same tie rule) must agree."""
+    d = instance.data
+    mip_acts, mip_scores = implied_activations_and_scores(instance.model, d)
+    fwd_acts, fwd_scores = network.forward(d.X)
+    bad = np.zeros(d.n_samples, dtype=bool)
+    acts_ok = True
+    for a, b in zip(mip_acts, fwd_acts):
+        rows = np.any(a != b, axis=1)
+        acts_ok &= not rows.any()
+        bad |= rows
+    score_rows = np.any(mip_scores != fwd_scores, axis=1)
+    bad |= score_rows
+    mip_pred = tie_break_argmax(mip_scores, network.tie_seed)
+    fwd_pred = network.predict_index(d.X)
+    pred_ok = bool(np.all(mip_pred == fwd_pred))
+    return ExactnessReport(
+        activations_match=bool(acts_ok),
+        scores_match=not bool(score_rows.any()),
+        predictions_match=pred_ok,
+        mip_accuracy=float(np.mean(mip_pred == d.y)),
+        forward_accuracy=float(np.mean(fwd_pred == d.y)),
+        mismatched_samples=np.flatnonzero(bad).tolist(),
+    )
+
+
+@dataclass
+class TrainResult:
+    network: IntegerNetwork
+    solve: SolveResult
+    instance: TrainingInstance
+    objective: str
+    train_accuracy: float
+    build_s: float
+    runtime_s: float
+    exactness: ExactnessReport | None
+    warm_start: dict[str, Any] | None = None
+
+    @property
+    def status(self) -> str:
+        return self.solve.termination.value
+
+    def summary(self) -> dict[str, Any]:
+        d = self.instance.data
+        out = {
+            "objective": self.objective,
+            "P": d.P,
+            "hidden": list(d.hidden),
+            "n_train": d.n_samples,
+            "status": self.status,
+            "target_reached": self.solve.target_reached,
+            "train_accuracy": self.train_accuracy,
+            "objective_value": self.solve.objective,
+            "objective_bound": self.solve.bound,
+            "gap": self.solve.gap,
+            "build_s": self.build_s,
+            "solve_s": self.solve.wall_s,
+            "runtime_s": self.runtime_s,
+            "model_size": self.instance.sizes,
+            "formulation": self.instance.options.to_dict(),
+            "exact": self.exactness.ok if self.exactness else None,
+            "warm_start": self.warm_start,
+        }
+        out.update({k: v for k, v in self.solve.summary().items() if k not in out})
+        return out
+
+
+def train_network(
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    n_classes: int | None = None,
+    hidden: Sequence[int] = (16,),
+    P: int = 1,
+    objective: str = "sat-margin",
+    solver: str = "highs",
+    time_limit: float | None = None,
+    threads: int | None = None,
+    mip_gap: float | None = None,
+    seed: int = 0,
+    target_accuracy: float | None = 0.9,
+    formulation: FormulationOptions | None = None,
+    warm_start: IntegerNetwork | str | None = None,
+    solver_options: dict[str, Any] | None = None,
+    verbose: bool = False,
+    progress=None,
+    decimals: int = 4,
+    strict: bool = True,
+) -> TrainResult:
+    """Train an integer network on (X, y) by one MIP.
+
+    ``y`` holds class indices 0..n_classes-1. ``warm_start`` is a network or ``"gd"`` (train the
+    gradient-descent baseline first and hand it to the solver as a MIP start). With ``strict`` an
+    :class:`ExactnessError` is raised if the MIP's implied predictions differ from the forward pass."""
+    t_start = time.perf_counter()
+    get_objective(objective)
+    solver_adapter = get_solver(solver)
+    solver_adapter.require_available()
+    hidden = tuple(int(h) if isinstance(h, (int, np.integer)) and not isinstance(h, bool) else h for h in hidden)
+    y_arr = np.asarray(y)
+    if n_classes is None:
+        n_classes = int(y_arr.max()) + 1 if y_arr.size and np.issubdtype(y_arr.dtype, np.integer) else 2
+    data = ProblemData(X, y_arr, n_classes, hidden, P, decimals)
+    options = SolveOptions(
+        time_limit=time_limit,
+        threads=threads,
+        mip_gap=mip_gap,
+        seed=seed,
+        target_accuracy=target_accuracy,
+        extra=dict(solver_options or {}),
+        verbose=verbose,
+        progress=progress,
+    )
+    instance = build_instance(data, objective, formulation)
+    solver_adapter.check_instance(instance)
+
+    warm_info = None
+    start_network = None
+    if isinstance(warm_start, str):
+        if warm_start != "gd":
+            raise ModelConfigError(f"unknown warm start {warm_start!r}; use 'gd' or pass an IntegerNetwork")
+        from mipnn_pyomo.gd import train_gd
+
+        gd = train_gd(data.X, data.y, n_classes, hidden=hidden, P=P, seed=seed, target_accuracy=None,
+                      time_limit=min(30.0, time_limit or 30.0))
+        start_network = gd.network
+        warm_info = {"method": "gd", "gd_runtime_s": gd.runtime_s}
+    elif warm_start is not None:
+        start_network = warm_start
+        warm_info = {"method": "network"}
+    if start_network is not None:
+        if start_network.hidden != list(hidden) or start_network.n_inputs != data.n_features or start_network.P != P:
+            raise ModelConfigError("the warm-start network's architecture or P differs from the one being trained")
+        warm_info["train_accuracy"] = start_network.accuracy(data.X, data.y)
+        warm_info["objective_value"] = instance.evaluate(start_network)
+
+    result = solver_adapter.solve(instance, options, warm_start=start_network)
+    if warm_info is not None:
+        warm_info["accepted"] = result.warm_start_accepted
+    network = result.network
+    report = check_exactness(instance, network)
+    if strict and not report.ok:
+        raise ExactnessError(
+            f"MIP and forward pass disagree on {len(report.mismatched_samples)} training samples "
+            f"(MIP accuracy {report.mip_accuracy:.4f}, forward {report.forward_accuracy:.4f}); "
+            "tighten the solver's feasibility tolerances"
+        )
+    return TrainResult(
+        network=network,
+        solve=result,
+        instance=instance,
+        objective=objective,
+        train_accuracy=result.train_accuracy,
+        build_s=instance.build_s,
+        runtime_s=time.perf_counter() - t_start,
+        exactness=report,
+        warm_start=warm_info,
+    )
