@@ -183,6 +183,9 @@ class Preprocessor:
         for c, (lo, hi) in self.numeric.items():
             if not (np.isfinite(lo) and np.isfinite(hi) and lo <= hi):
                 raise ModelFileError(f"inconsistent preprocessor: numeric column {c!r} has range [{lo}, {hi}]")
+        empty = [c for c, cats in self.categorical.items() if not cats]
+        if empty:
+            raise ModelFileError(f"inconsistent preprocessor: categorical column(s) {_fmt_list(empty)} have no categories")
         expected = self._feature_names(self.columns, self.numeric, self.categorical)
         if expected != self.features:
             raise ModelFileError(
@@ -272,8 +275,8 @@ class Preprocessor:
             encoder = None
             if cat_cols:
                 cats = [np.array(self.categorical[c], dtype=object) for c in cat_cols]
-                # every category list is non-empty for a fitted preprocessor; a dummy first row fits it
-                dummy = np.array([[cc[0] if len(cc) else "" for cc in cats]], dtype=object)
+                # every category list is non-empty (checked in __post_init__); a dummy row fits it
+                dummy = np.array([[cc[0] for cc in cats]], dtype=object)
                 encoder = OneHotEncoder(
                     categories=cats, handle_unknown="ignore", sparse_output=False, dtype=np.float64
                 ).fit(dummy)

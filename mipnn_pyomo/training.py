@@ -208,3 +208,53 @@ def train_network(
         exactness=report,
         warm_start=warm_info,
     )
+
+
+@dataclass
+class DatasetRun:
+    """A training run on a data set: the TrainResult plus test accuracy and the sampled rows."""
+
+    result: TrainResult
+    test_accuracy: float
+    train_indices: list[int]
+    seed: int
+    dataset: str
+
+    def summary(self) -> dict[str, Any]:
+        out = self.result.summary()
+        out.update(
+            {
+                "dataset": self.dataset,
+                "seed": self.seed,
+                "test_accuracy": self.test_accuracy,
+                "train_indices": self.train_indices,
+            }
+        )
+        return out
+
+
+def train_on_dataset(dataset, n_train: int, seed: int = 0, **kwargs) -> DatasetRun:
+    """Draw ``n_train`` rows of ``dataset``'s training file with ``seed``, train, and evaluate on its
+    test rows. The network carries the preprocessing and training metadata needed to recompute every
+    accuracy from its JSON file and the raw CSV alone."""
+    X, y, rows = dataset.sample(n_train, seed)
+    kwargs.setdefault("decimals", dataset.preprocessor.decimals)
+    result = train_network(X, y, n_classes=dataset.n_classes, seed=seed, **kwargs)
+    net = result.network
+    net.classes = list(dataset.classes)
+    net.preprocessing = dataset.preprocessor.to_dict()
+    net.training = {
+        **dataset.source,
+        "train_indices": [int(i) for i in rows],
+        "objective": result.objective,
+        "solver": result.solve.solver,
+        "solver_version": result.solve.solver_version,
+        "seed": seed,
+        "n_train": int(n_train),
+        "status": result.status,
+        "train_accuracy": result.train_accuracy,
+        "formulation": result.instance.options.to_dict(),
+    }
+    test_acc = net.accuracy(dataset.X_test, dataset.y_test)
+    net.training["test_accuracy"] = test_acc
+    return DatasetRun(result, test_acc, [int(i) for i in rows], seed, dataset.source.get("dataset", dataset.name))

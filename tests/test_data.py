@@ -385,9 +385,11 @@ def test_text_detection_independent_of_split(tmp_path):
 
 
 def test_csv_categorical_override(tmp_path):
-    path = _csv(tmp_path, "code,y\n1,p\n2,q\n1,p\n2,q\n3,p\n3,q\n")
-    d = load_csv(path, "y", test_size=0.5, categorical=["code"])
-    assert d.preprocessor.features == ["code=1", "code=2", "code=3"]
+    path = _csv(tmp_path, "code,y\n1,p\n2,q\n10,p\n2,q\n")
+    test = _csv(tmp_path, "code,y\n10,p\n4,q\n", "t.csv")
+    d = load_csv(path, "y", test_csv=test, categorical=["code"])
+    assert d.preprocessor.features == ["code=1", "code=10", "code=2"]
+    assert d.X_test.tolist() == [[0.0, 1.0, 0.0], [0.0, 0.0, 0.0]]
     assert d.source["categorical"] == ["code"]
     assert load_dataset(d.source).preprocessor == d.preprocessor
-    assert load_csv(path, "y", test_size=0.5).preprocessor.features == ["code"]
+    assert load_csv(path, "y", test_csv=test).preprocessor.features == ["code"]

@@ -9,6 +9,7 @@ persistent interface owns: ``cbMipImprovingSolution`` hands every new incumbent 
 from __future__ import annotations
 
 import io
+import logging
 import time
 from typing import ClassVar
 
@@ -109,6 +110,10 @@ class HighsAdapter(SolverAdapter):
             solver_options["random_seed"] = int(options.seed)
         solver_options.update(options.extra)
         stream = io.StringIO()
+        # Pyomo does not map HiGHS's kInterrupt status and warns; the adapter maps it below.
+        pyomo_logger = logging.getLogger("pyomo.contrib.solver.solvers.highs")
+        previous_level = pyomo_logger.level
+        pyomo_logger.setLevel(logging.ERROR)
         try:
             with sigint_as_flag(monitor):
                 res = opt.solve(
@@ -123,6 +128,8 @@ class HighsAdapter(SolverAdapter):
                 )
         except Exception as exc:  # Pyomo/HiGHS failure: one clear message
             raise SolverError(f"HiGHS failed: {exc}") from None
+        finally:
+            pyomo_logger.setLevel(previous_level)
         wall = time.perf_counter() - t0
         log = stream.getvalue()
 
