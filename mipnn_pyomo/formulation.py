@@ -55,6 +55,7 @@ class FormulationOptions:
     variant: str = "tight"  # "tight" | "paper"
     fix_unused_inputs: bool = True  # w[1,i,j] = 0 when feature i is zero in every training sample
     symmetry_breaking: bool = False  # order hidden neurons of the first layer by their bias
+    one_sided_output_products: bool = True  # output-layer products bounded on one side only (see add_product_linearisation)
     hinge_breakpoints: int | None = None  # default int(2P(H+1) + 1)
     margin: float = 0.5  # m of sat-margin (and the hinge's margin)
 
@@ -181,6 +182,8 @@ def build_abstract_model(options: FormulationOptions | None = None) -> pyo.Abstr
     m.M_first = pyo.Param(m.SAMPLES, within=pyo.NonNegativeReals, doc="big-M of the first layer on sample k")
     m.M_layer = pyo.Param(m.LAYERS, within=pyo.NonNegativeReals, doc="big-M of a layer >= 2")
     m.eps_layer = pyo.Param(m.LAYERS, within=pyo.PositiveReals, doc="eps of layer l: 10^-d for l = 1, 1 after")
+    m.product_side = pyo.Param(m.OUTPUTS, m.SAMPLES, within=pyo.Integers, default=0,
+                               doc="Y[k,j] where output products are one-sided, else 0")
     # ---- variables
     m.w = pyo.Var(m.W_INDEX, within=pyo.Integers, bounds=lambda m, *idx: (-m.P, m.P))
     m.b = pyo.Var(m.B_INDEX, within=pyo.Integers, bounds=lambda m, *idx: (-m.P, m.P))
@@ -208,9 +211,20 @@ def _preactivation_rule(m, l, j, k):
 
 def add_product_linearisation(m) -> None:
     """Eqs. (5)-(8): c = (2u - 1) w for u binary, |w| <= P:
-    c - w <= 2P(1-u);  w - c <= 2P(1-u);  c + w <= 2P u;  -c - w <= 2P u."""
+    (0) c - w <= 2P(1-u);  (1) w - c <= 2P(1-u);  (2) c + w <= 2P u;  (3) -c - w <= 2P u.
+
+    One-sided output products: when the objective only ever wants z = Y s larger (sat-margin,
+    min-hinge), an output-layer product needs only the rows bounding Y c from above, c <= h w
+    (rows 0 and 2) for Y = +1 and c >= h w (rows 1 and 3) for Y = -1. Every true network stays
+    feasible with its true objective, and any solution's network is at least as good by forward
+    pass as the MIP's objective says, so the optimum and the bound are unchanged; the LP is half
+    the size. ``product_side[j, k]`` is Y (one-sided) or 0 (all four rows)."""
 
     def rule(m, l, i, j, k, which):
+        if l == pyo.value(m.L):
+            side = pyo.value(m.product_side[j, k])
+            if (side > 0 and which in (1, 3)) or (side < 0 and which in (0, 2)):
+                return pyo.Constraint.Skip
         c, w, u = m.c[l, i, j, k], m.w[l, i, j], m.u[l - 1, i, k]
         two_p = 2 * m.P
         if which == 0:
@@ -269,14 +283,15 @@ def _build_sign_gdp(m) -> None:
 
 
 def _transform_gdp(instance) -> None:
-    """gdp.bigm with the tight M of each disjunct's constraint (|a| <= M, |u - const| <= 1)."""
+    """gdp.bigm with the tight M of each disjunct's constraint (Pyomo's (lower, upper) convention:
+    lower <= body - M_lo (1 - y) and body - M_up (1 - y) <= upper, so M_lo = -M and M_up = M + eps)."""
     big_m = pyo.Suffix(direction=pyo.Suffix.LOCAL)
     for (l, j, k) in instance.HIDDEN_INDEX:
         mk, eps = _sign_big_m(instance, l, k)
-        big_m[instance.sign_positive[l, j, k].bound] = (mk, None)
+        big_m[instance.sign_positive[l, j, k].bound] = (-mk, None)
         big_m[instance.sign_negative[l, j, k].bound] = (None, mk + eps)
-        big_m[instance.sign_positive[l, j, k].link] = (1, 1)
-        big_m[instance.sign_negative[l, j, k].link] = (1, 1)
+        big_m[instance.sign_positive[l, j, k].link] = (-1, 1)
+        big_m[instance.sign_negative[l, j, k].link] = (-1, 1)
     instance.BigM = big_m
     pyo.TransformationFactory("gdp.bigm").apply_to(instance)
 
@@ -307,8 +322,9 @@ def add_symmetry_breaking(m) -> None:
 # --------------------------------------------------------------------------- instance data
 
 
-def instance_data(data: ProblemData, options: FormulationOptions | None = None) -> dict:
-    """The Pyomo data dict (``{None: {...}}``) of one instance."""
+def instance_data(data: ProblemData, options: FormulationOptions | None = None, one_sided: bool = False) -> dict:
+    """The Pyomo data dict (``{None: {...}}``) of one instance. ``one_sided``: the objective is
+    monotone in z = Y s, so output products may be one-sided (see add_product_linearisation)."""
     options = options or FormulationOptions()
     X, P = data.X, data.P
     sizes = data.layer_sizes
@@ -357,6 +373,8 @@ def instance_data(data: ProblemData, options: FormulationOptions | None = None) 
         # Layers >= 2 sum integers, so a < 0 means a <= -1; the paper's model keeps one generic eps.
         "eps_layer": {l: (data.eps if (l == 1 or paper) else 1.0) for l in range(1, L + 1)},
     }
+    if one_sided and options.one_sided_output_products and not paper:
+        d["product_side"] = {(j, k): int(data.Y[k, j]) for k in samples for j in range(data.n_classes)}
     return {None: d}
 
 
@@ -391,8 +409,10 @@ def weight_variables(instance) -> list:
 
 
 def implied_activations_and_scores(instance, data: ProblemData) -> tuple[list[np.ndarray], np.ndarray]:
-    """What the MIP's own variables say: hidden activations 2u - 1 per layer (N, n_l) and the output
-    scores s = sum_i c + b (l = L >= 2) read from the loaded solution."""
+    """What the MIP's own variables say: hidden activations h = 2u - 1 per layer (N, n_l), read
+    from the loaded solution, and the output scores s = h^{L-1} W^L + b^L they imply with the MIP's
+    integer weights (the products c equal h w exactly in the two-sided rows; with one-sided output
+    products only s computed from h and w is the network's)."""
     sizes = data.layer_sizes
     L = len(sizes) - 1
     N = data.n_samples
@@ -400,10 +420,9 @@ def implied_activations_and_scores(instance, data: ProblemData) -> tuple[list[np
     for l in range(1, L):
         u = np.array([[pyo.value(instance.u[l, j, k]) for j in range(sizes[l])] for k in range(N)])
         acts.append(np.where(np.rint(u) >= 1, 1, -1))
-    s = np.array(
-        [[pyo.value(instance.preactivation[L, j, k]) for j in range(sizes[L])] for k in range(N)], dtype=float
-    )
-    return acts, np.asarray(np.rint(s), dtype=np.int64)
+    net = network_from_values(instance, data, lambda v: v.value if v.value is not None else 0.0)
+    s = acts[-1] @ net.weights[-1] + net.biases[-1]
+    return acts, np.asarray(s, dtype=np.int64)
 
 
 def fix_network(instance, network: IntegerNetwork) -> None:

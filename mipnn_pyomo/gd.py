@@ -22,10 +22,14 @@ evaluated with the integer network's forward values. :func:`gd_loss_and_grads` r
 (``mode="ste"`` or ``mode="surrogate"``) through one shared backward routine, so finite differences of
 the surrogate check the STE's backward rules.
 
-Window: by default ``window_l = window_scale * P * sqrt(fan_in_l) * rms(input_l) / 2``, which is about the
-standard deviation of layer l's pre-activation at initialisation (the quantised initial weights have an
-rms of roughly P/2). ``rms(input)`` is the root mean square of the (grid-rounded) data for the first
-layer and 1 for later layers, whose inputs are +-1. See docs/gd.md.
+Window: by default ``window_l = window_scale * (P / 2) * sqrt(fan_in_l * ms(input_l) + 1)``, which is about
+the standard deviation of layer l's pre-activation (weights and bias) at initialisation: the quantised
+initial parameters have an rms of roughly P/2. ``ms(input)`` is the mean square of the (grid-rounded)
+data for the first layer and 1 for later layers, whose inputs are +-1. See docs/gd.md.
+
+``backprop="quantized"`` (default) is the strict STE: the gradient is passed back through the integer
+weights Wq used in the forward pass. ``backprop="latent"`` passes it back through clip(W_lat) instead,
+so that weights rounded to 0 do not block the gradient of earlier layers (a variant, off by default).
 
 Optimiser: full-batch Adam (beta1 0.9, beta2 0.999, eps 1e-8) with step size ``lr * lr_decay**epoch``;
 latent parameters are clipped to [-P, P] after each step (as in BinaryNet), so that no latent weight
@@ -120,9 +124,9 @@ def init_latent(layer_sizes: Sequence[int], P: int, seed: int) -> list[np.ndarra
 
 
 def default_windows(X: np.ndarray, layer_sizes: Sequence[int], P: int, scale: float = 1.0) -> list[float]:
-    """STE window per hidden layer: scale * P * sqrt(fan_in) * rms(input) / 2 (about the initial pre-activation std).
+    """STE window per hidden layer: scale * (P/2) * sqrt(fan_in * ms(input) + 1), about the initial pre-activation std.
 
-    rms(input) is the root mean square of X for the first layer and 1 for later layers (inputs +-1).
+    ms(input) is the mean square of X for the first layer and 1 for later layers (inputs +-1); the +1 is the bias.
     A first-layer window is never below 1e-6 (all-zero data would otherwise give no gradient)."""
     windows = []
     for l in range(len(layer_sizes) - 2):  # hidden layers only
@@ -155,7 +159,11 @@ def gd_loss_and_grads(
       clip(a, -window, window) instead of sign(a)); the returned gradient is its exact gradient.
 
     Both modes use the same backward rules: d q/dw = 1{|w| <= P}, d act/da = 1{|a| <= window}.
+    ``backprop`` ("quantized" or "latent") picks the weights the gradient flows back through in
+    ``mode="ste"``; in ``mode="surrogate"`` both are clip(W), the surrogate's weights.
     ``X`` is used as given (round it to the grid beforehand, as train_gd does)."""
+    if backprop not in ("quantized", "latent"):
+        raise ModelConfigError(f"backprop must be 'quantized' or 'latent', got {backprop!r}")
     if mode not in ("ste", "surrogate"):
         raise ModelConfigError(f"mode must be 'ste' or 'surrogate', got {mode!r}")
     n_layers = len(params_latent) // 2
@@ -291,7 +299,8 @@ def train_gd(
     training_info: dict[str, Any] = {
         "method": "gd", "seed": int(seed), "hidden": list(hidden), "lr": lr, "lr_decay": lr_decay,
         "max_epochs": int(max_epochs), "target_accuracy": target_accuracy, "patience": int(patience),
-        "time_limit": time_limit, "window_scale": window_scale, "windows": windows, "n_train": int(len(y)),
+        "time_limit": time_limit, "window_scale": window_scale, "windows": windows, "backprop": backprop,
+        "n_train": int(len(y)),
     }
 
     def make_network(ints: list[np.ndarray]) -> IntegerNetwork:

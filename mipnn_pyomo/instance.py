@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pyomo.environ as pyo
+from pyomo.common.collections import ComponentMap
 
 from mipnn_pyomo import formulation as F
 from mipnn_pyomo.network import IntegerNetwork
@@ -43,11 +44,11 @@ class TrainingInstance:
     def weight_variables(self) -> list:
         return F.weight_variables(self.model)
 
-    def start_values(self, network: IntegerNetwork) -> dict:
+    def start_values(self, network: IntegerNetwork) -> ComponentMap:
         """A complete MIP start derived from ``network`` by forward pass: weights, biases,
         activations u, products c and the objective's indicators."""
         m, d = self.model, self.data
-        values: dict = {}
+        values = ComponentMap()
         for l, (w, b) in enumerate(zip(network.weights, network.biases), start=1):
             for (i, j), val in np.ndenumerate(w):
                 values[m.w[l, i, j]] = float(val)
@@ -59,7 +60,8 @@ class TrainingInstance:
                 values[m.u[l, j, k]] = float(val > 0)
         for (l, i, j, k) in m.PRODUCT_INDEX:
             values[m.c[l, i, j, k]] = float(acts[l - 2][k, i] * network.weights[l - 1][i, j])
-        values.update(get_objective(self.objective).start_values(m, network, d.X, d.y))
+        for var, val in get_objective(self.objective).start_values(m, network, d.X, d.y):
+            values[var] = val
         return values
 
 
@@ -74,7 +76,7 @@ def build_instance(
     t0 = time.perf_counter()
     abstract = F.build_abstract_model(options)
     add_objective(abstract, objective)
-    payload = F.instance_data(data, options)
+    payload = F.instance_data(data, options, one_sided=get_objective(objective).monotone_in_margin)
     payload[None].update(output_data(data, options, objective))
     model = abstract.create_instance(payload)
     F.apply_transformations(model, options)

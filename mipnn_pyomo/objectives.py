@@ -168,24 +168,24 @@ def evaluate_sat_margin(network, X, y, data, options) -> float:
     return float(np.sum(Y * s / (data.score_bound / 2.0) >= options.margin - 1e-12))
 
 
-def start_max_correct(instance, network, X, y) -> dict:
+def start_max_correct(instance, network, X, y) -> list:
     """o = [s >= 0]. Feasible only where exactly one output is non-negative on every sample."""
     s = network.output_scores(X)
-    return {instance.o[j, k]: float(s[k, j] >= 0) for k in range(s.shape[0]) for j in range(s.shape[1])}
+    return [(instance.o[j, k], float(s[k, j] >= 0)) for k in range(s.shape[0]) for j in range(s.shape[1])]
 
 
-def start_min_hinge(instance, network, X, y) -> dict:
+def start_min_hinge(instance, network, X, y) -> list:
     s, Y = _z(network, X, y)
     scale = pyo.value(instance.score_scale)
     cuts = [(pyo.value(instance.hinge_slope[p]), pyo.value(instance.hinge_intercept[p])) for p in instance.HINGE_CUTS]
     t = hinge_pwl(Y * s / scale, cuts)
-    return {instance.t[j, k]: float(t[k, j]) for k in range(s.shape[0]) for j in range(s.shape[1])}
+    return [(instance.t[j, k], float(t[k, j])) for k in range(s.shape[0]) for j in range(s.shape[1])]
 
 
-def start_sat_margin(instance, network, X, y) -> dict:
+def start_sat_margin(instance, network, X, y) -> list:
     s, Y = _z(network, X, y)
     thr = pyo.value(instance.margin_threshold)
-    return {instance.q[j, k]: float(Y[k, j] * s[k, j] >= thr - 1e-9) for k in range(s.shape[0]) for j in range(s.shape[1])}
+    return [(instance.q[j, k], float(Y[k, j] * s[k, j] >= thr - 1e-9)) for k in range(s.shape[0]) for j in range(s.shape[1])]
 
 
 @dataclass(frozen=True)
@@ -194,8 +194,9 @@ class Objective:
     sense: str
     add: Callable[[Any], None]
     evaluate: Callable[..., float]
-    start_values: Callable[..., dict]
+    start_values: Callable[..., list]
     description: str
+    monotone_in_margin: bool = False  # only ever wants z = Y s larger: output products may be one-sided
 
 
 OBJECTIVES: dict[str, Objective] = {
@@ -205,11 +206,11 @@ OBJECTIVES: dict[str, Objective] = {
     ),
     "min-hinge": Objective(
         "min-hinge", MINIMIZE, _add_min_hinge, evaluate_min_hinge, start_min_hinge,
-        "minimise the piecewise-linear squared hinge max(0, 0.5 - y*yhat)^2",
+        "minimise the piecewise-linear squared hinge max(0, 0.5 - y*yhat)^2", True,
     ),
     "sat-margin": Objective(
         "sat-margin", MAXIMIZE, _add_sat_margin, evaluate_sat_margin, start_sat_margin,
-        "maximise the (sample, output) pairs with y*yhat >= 0.5",
+        "maximise the (sample, output) pairs with y*yhat >= 0.5", True,
     ),
 }
 

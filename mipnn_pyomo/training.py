@@ -31,11 +31,14 @@ class ExactnessReport:
     predictions_match: bool
     mip_accuracy: float
     forward_accuracy: float
+    mip_objective: float | None = None
+    forward_objective: float | None = None
+    objective_consistent: bool = True
     mismatched_samples: list[int] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return self.activations_match and self.scores_match and self.predictions_match
+        return self.activations_match and self.scores_match and self.predictions_match and self.objective_consistent
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -45,13 +48,20 @@ class ExactnessReport:
             "predictions_match": self.predictions_match,
             "mip_accuracy": self.mip_accuracy,
             "forward_accuracy": self.forward_accuracy,
+            "mip_objective": self.mip_objective,
+            "forward_objective": self.forward_objective,
+            "objective_consistent": self.objective_consistent,
             "mismatched_samples": self.mismatched_samples[:20],
         }
 
 
 def check_exactness(instance: TrainingInstance, network: IntegerNetwork) -> ExactnessReport:
     """Compare the loaded MIP solution with ``network``'s forward pass on the training data: hidden
-    activations 2u - 1, output scores s and the predictions argmax(s) (same tie rule) must agree."""
+    activations 2u - 1, output scores s and the predictions argmax(s) (same tie rule) must agree,
+    and the MIP's objective may not promise more than the network delivers by forward pass
+    (maximise: MIP <= forward; minimise: MIP >= forward)."""
+    import pyomo.environ as pyo
+
     d = instance.data
     mip_acts, mip_scores = implied_activations_and_scores(instance.model, d)
     fwd_acts, fwd_scores = network.forward(d.X)
@@ -66,12 +76,21 @@ def check_exactness(instance: TrainingInstance, network: IntegerNetwork) -> Exac
     mip_pred = tie_break_argmax(mip_scores, network.tie_seed)
     fwd_pred = network.predict_index(d.X)
     pred_ok = bool(np.all(mip_pred == fwd_pred))
+    mip_obj = pyo.value(instance.model.objective, exception=False)
+    fwd_obj = instance.evaluate(network)
+    consistent = True
+    if mip_obj is not None:
+        tol = 1e-6 * max(1.0, abs(fwd_obj))
+        consistent = mip_obj <= fwd_obj + tol if instance.sense == "maximize" else mip_obj >= fwd_obj - tol
     return ExactnessReport(
         activations_match=bool(acts_ok),
         scores_match=not bool(score_rows.any()),
         predictions_match=pred_ok,
         mip_accuracy=float(np.mean(mip_pred == d.y)),
         forward_accuracy=float(np.mean(fwd_pred == d.y)),
+        mip_objective=None if mip_obj is None else float(mip_obj),
+        forward_objective=float(fwd_obj),
+        objective_consistent=bool(consistent),
         mismatched_samples=np.flatnonzero(bad).tolist(),
     )
 
@@ -111,6 +130,7 @@ class TrainResult:
             "model_size": self.instance.sizes,
             "formulation": self.instance.options.to_dict(),
             "exact": self.exactness.ok if self.exactness else None,
+            "network_objective_value": self.exactness.forward_objective if self.exactness else None,
             "warm_start": self.warm_start,
         }
         out.update({k: v for k, v in self.solve.summary().items() if k not in out})
@@ -194,7 +214,8 @@ def train_network(
     if strict and not report.ok:
         raise ExactnessError(
             f"MIP and forward pass disagree on {len(report.mismatched_samples)} training samples "
-            f"(MIP accuracy {report.mip_accuracy:.4f}, forward {report.forward_accuracy:.4f}); "
+            f"(MIP accuracy {report.mip_accuracy:.4f}, forward {report.forward_accuracy:.4f}; "
+            f"objective MIP {report.mip_objective}, forward {report.forward_objective}); "
             "tighten the solver's feasibility tolerances"
         )
     return TrainResult(

@@ -89,6 +89,8 @@ class HighsAdapter(SolverAdapter):
             if sol.size == 0:
                 return
             monitor.on_solution(sol[weight_cols], float(out.objective_function_value), float(out.mip_dual_bound))
+            if monitor.should_stop:
+                event.interrupt()  # honoured where HiGHS passes input data with this event
 
         def on_interrupt(event) -> None:
             if monitor.should_stop:
@@ -96,6 +98,9 @@ class HighsAdapter(SolverAdapter):
 
         h.cbMipImprovingSolution += on_improving
         h.cbMipInterrupt += on_interrupt
+        # The root LP can take long on big instances; HiGHS also polls these during LP solves.
+        h.cbSimplexInterrupt += on_interrupt
+        h.cbIpmInterrupt += on_interrupt
 
         warm_accepted = None
         if warm_start is not None:

@@ -1,0 +1,202 @@
+"""``mipnn compare-solvers``: the same instances on several solvers, one row per
+(solver, objective, seed), as a text table, CSV or Markdown.
+
+A solver that is not installed, or whose licence is too small for the instance, still gets a row
+(status ``unavailable``) with the reason, so a table never silently drops a solver.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+import pandas as pd
+
+from mipnn_pyomo.errors import MipnnError, ModelConfigError, NoSolutionError, SolverUnavailableError
+
+COLUMNS = [
+    "solver",
+    "objective",
+    "seed",
+    "status",
+    "time_to_target_s",
+    "objective_value",
+    "bound",
+    "gap",
+    "train_acc",
+    "test_acc",
+    "runtime_s",
+    "note",
+]
+
+
+def _split(text: str | None, default: Sequence[str]) -> list[str]:
+    if not text:
+        return list(default)
+    return [t.strip() for t in str(text).split(",") if t.strip()]
+
+
+def time_to_target(incumbents, target: float | None) -> float | None:
+    """Seconds from the start of the solve to the first incumbent whose training accuracy (forward
+    pass) reaches ``target``; None if none did."""
+    if target is None:
+        return None
+    for inc in incumbents:
+        if inc.train_accuracy >= target - 1e-12:
+            return float(inc.time_s)
+    return None
+
+
+def run_one(dataset, n_train: int, seed: int, solver: str, objective: str, target: float | None, **kwargs) -> dict[str, Any]:
+    """One row of the comparison; every failure becomes a row with its reason."""
+    from mipnn_pyomo.solvers import get_solver
+    from mipnn_pyomo.training import train_on_dataset
+
+    row: dict[str, Any] = {c: None for c in COLUMNS}
+    row.update(solver=solver, objective=objective, seed=seed, note="")
+    try:
+        adapter = get_solver(solver)
+    except MipnnError as exc:
+        row.update(status="unavailable", note=str(exc))
+        return row
+    ok, reason = adapter.availability()
+    if not ok:
+        row.update(status="unavailable", note=reason)
+        return row
+    try:
+        run = train_on_dataset(dataset, n_train, seed, objective=objective, solver=solver,
+                               target_accuracy=target, **kwargs)
+    except SolverUnavailableError as exc:
+        row.update(status="unavailable", note=str(exc))
+        return row
+    except NoSolutionError as exc:
+        row.update(status="no_solution", note=str(exc))
+        return row
+    except MipnnError as exc:
+        row.update(status="error", note=str(exc))
+        return row
+    res = run.result
+    s = res.solve
+    row.update(
+        status=s.termination.value,
+        time_to_target_s=time_to_target(s.incumbents, target),
+        objective_value=s.objective,
+        bound=s.bound,
+        gap=s.gap,
+        train_acc=res.train_accuracy,
+        test_acc=run.test_accuracy,
+        runtime_s=res.runtime_s,
+        note="" if res.exactness is None or res.exactness.ok else "EXACTNESS MISMATCH",
+    )
+    if solver == "cbc" and target is not None:
+        row["note"] = (row["note"] + "; " if row["note"] else "") + "no incumbent callback: times are final-solution times"
+    return row
+
+
+def compare(
+    dataset,
+    n_train: int,
+    *,
+    objectives: Sequence[str],
+    solvers: Sequence[str],
+    seeds: Sequence[int],
+    target_accuracy: float | None = 0.9,
+    progress=None,
+    **train_kwargs,
+) -> pd.DataFrame:
+    rows = []
+    for objective in objectives:
+        for seed in seeds:
+            for solver in solvers:
+                row = run_one(dataset, n_train, seed, solver, objective, target_accuracy, **train_kwargs)
+                rows.append(row)
+                if progress is not None:
+                    progress(row)
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _fmt(value, kind: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if kind == "acc":
+        return f"{100 * value:.1f}%"
+    if kind == "gap":
+        return f"{100 * value:.2f}%"
+    if kind == "s":
+        return f"{value:.2f}"
+    if kind == "num":
+        return f"{value:.4g}"
+    return str(value)
+
+
+_KINDS = {"time_to_target_s": "s", "runtime_s": "s", "objective_value": "num", "bound": "num", "gap": "gap",
+          "train_acc": "acc", "test_acc": "acc"}
+
+
+def formatted(df: pd.DataFrame) -> pd.DataFrame:
+    """Rounded, human-readable strings (accuracies and gaps in %)."""
+    out = df.copy().astype(object)
+    for col in df.columns:
+        out[col] = [_fmt(v, _KINDS.get(col, "str")) for v in df[col]]
+    return out
+
+
+def to_markdown(df: pd.DataFrame) -> str:
+    """A GitHub Markdown table (no ``tabulate`` dependency)."""
+    f = formatted(df)
+    cells = lambda row: "| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |"  # noqa: E731
+    lines = [cells(f.columns), "|" + "|".join("---" for _ in f.columns) + "|"]
+    lines += [cells(row) for row in f.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
+
+
+def render(df: pd.DataFrame, fmt: str) -> str:
+    if fmt == "csv":
+        return df.to_csv(index=False)
+    if fmt == "markdown":
+        return to_markdown(df)
+    return formatted(df).to_string(index=False) + "\n"
+
+
+def compare_from_args(args) -> int:
+    from mipnn_pyomo.cli import formulation_from_args, load_data_from_args
+    from mipnn_pyomo.objectives import OBJECTIVES
+    from mipnn_pyomo.solvers import solver_names
+
+    objectives = _split(args.objectives, [args.objective])
+    for o in objectives:
+        if o not in OBJECTIVES:
+            raise ModelConfigError(f"unknown objective {o!r}; choose from {', '.join(OBJECTIVES)}")
+    solvers = [s.lower() for s in _split(args.solvers, solver_names())]
+    try:
+        seeds = [int(s) for s in _split(args.seeds, ["0"])]
+    except ValueError:
+        raise ModelConfigError(f"--seeds must be comma-separated integers, got {args.seeds!r}") from None
+    dataset = load_data_from_args(args)
+
+    def progress(row) -> None:
+        print(f"  {row['solver']:7s} {row['objective']:12s} seed {row['seed']}: {row['status']}", file=sys.stderr)
+
+    df = compare(
+        dataset,
+        args.n_train,
+        objectives=objectives,
+        solvers=solvers,
+        seeds=seeds,
+        target_accuracy=args.target_accuracy,
+        progress=progress,
+        hidden=tuple(args.hidden or [16]),
+        P=args.P,
+        formulation=formulation_from_args(args),
+        time_limit=args.time_limit,
+        threads=args.threads,
+    )
+    text = render(df, args.format)
+    sys.stdout.write(text)
+    if args.out:
+        path = Path(args.out)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return 0

@@ -1,0 +1,112 @@
+"""scikit-learn estimator: ``MIPNetClassifier`` trains an integer network by MIP.
+
+    >>> clf = MIPNetClassifier(hidden=(16,), P=1, objective="sat-margin", time_limit=60).fit(X, y)
+    >>> clf.score(X_test, y_test)
+
+Inputs are numeric arrays (already preprocessed, e.g. by :class:`mipnn_pyomo.data.Preprocessor` or
+a scikit-learn pipeline); they are rounded to the ``decimals`` grid before training and prediction,
+which keeps the MIP exact.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from mipnn_pyomo.formulation import FormulationOptions
+from mipnn_pyomo.training import train_network
+
+
+class MIPNetClassifier(ClassifierMixin, BaseEstimator):
+    """Integer-weight sign-activation MLP trained by mixed-integer programming.
+
+    Parameters mirror ``mipnn train``. Fitted attributes: ``network_`` (the
+    :class:`~mipnn_pyomo.network.IntegerNetwork`), ``classes_``, ``n_features_in_``,
+    ``solve_result_`` (the solver's :class:`~mipnn_pyomo.solvers.SolveResult`),
+    ``train_accuracy_`` and ``exactness_``. ``mip_start`` is an IntegerNetwork or ``"gd"``."""
+
+    def __init__(
+        self,
+        hidden=(16,),
+        P=1,
+        objective="sat-margin",
+        solver="highs",
+        time_limit=None,
+        target_accuracy=0.9,
+        threads=None,
+        mip_gap=None,
+        seed=0,
+        decimals=4,
+        formulation="tight",
+        encoding="bigm",
+        mip_start=None,
+        solver_options=None,
+        verbose=False,
+    ):
+        self.hidden = hidden
+        self.P = P
+        self.objective = objective
+        self.solver = solver
+        self.time_limit = time_limit
+        self.target_accuracy = target_accuracy
+        self.threads = threads
+        self.mip_gap = mip_gap
+        self.seed = seed
+        self.decimals = decimals
+        self.formulation = formulation
+        self.encoding = encoding
+        self.mip_start = mip_start
+        self.solver_options = solver_options
+        self.verbose = verbose
+
+    def fit(self, X, y):
+        X, y = validate_data(self, X, y, dtype=np.float64)
+        check_classification_targets(y)
+        self.classes_, y_index = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise ValueError("MIPNetClassifier needs at least 2 classes in y, got 1 class")
+        result = train_network(
+            X,
+            y_index,
+            n_classes=len(self.classes_),
+            hidden=tuple(self.hidden),
+            P=self.P,
+            objective=self.objective,
+            solver=self.solver,
+            time_limit=self.time_limit,
+            threads=self.threads,
+            mip_gap=self.mip_gap,
+            seed=self.seed,
+            target_accuracy=self.target_accuracy,
+            formulation=FormulationOptions(encoding=self.encoding, variant=self.formulation),
+            warm_start=self.mip_start,
+            solver_options=self.solver_options,
+            verbose=self.verbose,
+            decimals=self.decimals,
+        )
+        self.network_ = result.network
+        self.network_.classes = [c.item() if hasattr(c, "item") else c for c in self.classes_]
+        self.network_.preprocessing = {"decimals": self.decimals}
+        self.solve_result_ = result.solve
+        self.train_accuracy_ = result.train_accuracy
+        self.exactness_ = result.exactness
+        return self
+
+    def decision_function(self, X):
+        """Normalised outputs yhat (n, n_classes); for two classes, yhat_1 - yhat_0."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        out = self.network_.normalised_outputs(X)
+        return out[:, 1] - out[:, 0] if len(self.classes_) == 2 else out
+
+    def predict(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        return self.classes_[self.network_.predict_index(X)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = False
+        return tags

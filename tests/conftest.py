@@ -1,0 +1,35 @@
+"""Shared fixtures: small data sets on the 10^-4 grid."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+
+def grid(X, decimals: int = 4):
+    return np.round(np.asarray(X, dtype=float), decimals)
+
+
+@pytest.fixture
+def xor_data():
+    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]] * 2, dtype=float)
+    y = np.array([0, 1, 1, 0] * 2)
+    return X, y
+
+
+@pytest.fixture
+def separable_data():
+    """Two classes split by x0 + x1 = 1 with a margin (P = 1 can express it: w = (1, 1), b = -1)."""
+    rng = np.random.default_rng(3)
+    X = grid(rng.random((30, 3)))
+    X = X[np.abs(X[:, 0] + X[:, 1] - 1.0) > 0.15]
+    y = (X[:, 0] + X[:, 1] > 1.0).astype(int)
+    return X, y
+
+
+def random_instance(seed: int, n: int = 12, d: int = 4, n_classes: int = 2):
+    rng = np.random.default_rng(seed)
+    X = grid(rng.random((n, d)) * rng.choice([0.0, 1.0], size=(n, d), p=[0.3, 0.7]))
+    y = rng.integers(0, n_classes, size=n)
+    y[:n_classes] = np.arange(n_classes)
+    return X, y
