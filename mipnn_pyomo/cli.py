@@ -171,7 +171,13 @@ def cmd_train(args) -> int:
     from mipnn_pyomo.solvers.base import progress_printer
     from mipnn_pyomo.training import train_on_dataset
 
+    from mipnn_pyomo.formulation import validate_architecture
+    from mipnn_pyomo.solvers import get_solver
+
+    validate_architecture(args.hidden or [16], args.P)  # fail fast, before any output
+    get_solver(args.solver).require_available()
     dataset = load_data_from_args(args)
+    dataset.sample(args.n_train, args.seed)  # validates n_train against the data
     progress = None if (args.quiet or args.json) else progress_printer()
     if not (args.quiet or args.json):
         hidden = args.hidden or [16]
@@ -356,7 +362,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error (2, already printed on one line)
+        return int(exc.code or 0)
     try:
         return int(args.func(args) or 0)
     except MipnnError as exc:

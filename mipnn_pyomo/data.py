@@ -162,8 +162,8 @@ class Preprocessor:
         self.columns = [str(c) for c in self.columns]
         self.features = [str(f) for f in self.features]
         self.decimals = int(self.decimals)
-        if self.decimals < 0:
-            raise DataError(f"decimals must be >= 0, got {self.decimals}")
+        if not 0 <= self.decimals <= 15:  # float64 holds ~15 significant decimals
+            raise DataError(f"decimals must be in 0..15, got {self.decimals}")
         unknown = [c for c in self.columns if c not in self.numeric and c not in self.categorical]
         both = [c for c in self.columns if c in self.numeric and c in self.categorical]
         extra = [c for c in list(self.numeric) + list(self.categorical) if c not in self.columns]

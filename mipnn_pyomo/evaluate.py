@@ -8,16 +8,18 @@ from typing import Any
 import numpy as np
 
 from mipnn_pyomo.data import Preprocessor, load_dataset, read_table_for_predict
-from mipnn_pyomo.errors import DataError, ModelFileError
+from mipnn_pyomo.errors import DataError, MipnnError, ModelFileError
 from mipnn_pyomo.network import IntegerNetwork
 
 
 def preprocessor_of(network: IntegerNetwork) -> Preprocessor:
-    if not network.preprocessing or "features" not in network.preprocessing:
+    if not isinstance(network.preprocessing, dict) or "features" not in network.preprocessing:
         raise ModelFileError("the model file has no preprocessing section, so raw rows cannot be encoded")
     try:
         prep = Preprocessor.from_dict(network.preprocessing)
-    except (KeyError, TypeError, ValueError) as exc:
+    except MipnnError:
+        raise
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise ModelFileError(f"the model file's preprocessing section is malformed: {exc}") from None
     if len(prep.features) != network.n_inputs:
         raise ModelFileError(
@@ -28,6 +30,15 @@ def preprocessor_of(network: IntegerNetwork) -> Preprocessor:
 
 def evaluate_model_file(path: str | Path) -> dict[str, Any]:
     """Training accuracy on the rows listed in the file and test accuracy on the data set's test rows."""
+    try:
+        return _evaluate_model_file(path)
+    except MipnnError:
+        raise
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:  # a malformed 'training' section
+        raise ModelFileError(f"the model file's training section is malformed: {exc}") from None
+
+
+def _evaluate_model_file(path: str | Path) -> dict[str, Any]:
     network = IntegerNetwork.load(path)
     training = network.training or {}
     if "dataset" not in training:

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from mipnn_pyomo.errors import ModelFileError
+from mipnn_pyomo.errors import DataError, ModelFileError
 
 FORMAT_NAME = "mipnn-integer-network"
 FORMAT_VERSION = 1
@@ -145,6 +145,11 @@ class IntegerNetwork:
         y_index = np.asarray(y_index)
         if len(y_index) == 0:
             return float("nan")
+        if y_index.min() < 0 or y_index.max() >= self.n_outputs:
+            raise DataError(
+                f"labels must be class indices 0..{self.n_outputs - 1} (the network has {self.n_outputs} outputs), "
+                f"got values in [{y_index.min()}, {y_index.max()}]"
+            )
         return float(np.mean(self.predict_index(X) == y_index))
 
     # ------------------------------------------------------------- save/load
@@ -179,7 +184,14 @@ class IntegerNetwork:
             layers = d["layers"]
             weights = [np.asarray(layer["weights"], dtype=float).reshape(len(layer["weights"]), -1) for layer in layers]
             biases = [np.asarray(layer["biases"], dtype=float) for layer in layers]
-        except (KeyError, TypeError, ValueError) as exc:
+            classes = d.get("classes") or []
+            tie_seed = int(d.get("tie_seed", 0))
+            for key, want in (("classes", list), ("preprocessing", dict), ("training", dict)):
+                if d.get(key) is not None and not isinstance(d[key], want):
+                    raise TypeError(f"'{key}' must be a {want.__name__}, got {type(d[key]).__name__}")
+            if tie_seed < 0:
+                raise ValueError(f"'tie_seed' must be >= 0, got {tie_seed}")
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise ModelFileError(f"model file is missing or has a malformed field: {exc}") from None
         for arr in weights + biases:
             if not np.all(np.isfinite(arr)) or not np.all(arr == np.rint(arr)):
@@ -188,10 +200,10 @@ class IntegerNetwork:
             weights=weights,
             biases=biases,
             P=P,
-            classes=list(d.get("classes") or []),
+            classes=list(classes),
             preprocessing=d.get("preprocessing"),
             training=d.get("training") or {},
-            tie_seed=int(d.get("tie_seed", 0)),
+            tie_seed=tie_seed,
         )
 
     @classmethod
@@ -207,7 +219,10 @@ class IntegerNetwork:
             d = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ModelFileError(f"model file {path} is not valid JSON (corrupt or truncated at line {exc.lineno})") from None
-        return cls.from_dict(d)
+        try:
+            return cls.from_dict(d)
+        except ModelFileError as exc:
+            raise ModelFileError(f"model file {path}: {exc}") from None
 
 
 def _jsonable(obj: Any) -> Any:
