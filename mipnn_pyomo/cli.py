@@ -179,13 +179,15 @@ def cmd_train(args) -> int:
     dataset = load_data_from_args(args)
     dataset.sample(args.n_train, args.seed)  # validates n_train against the data
     progress = None if (args.quiet or args.json) else progress_printer()
-    if not (args.quiet or args.json):
+    if not (args.quiet or args.json) and args.method == "mip":
         hidden = args.hidden or [16]
         print(
             f"training {args.objective} (P={args.P}, hidden={hidden}) on {args.n_train} rows of {dataset.name} "
             f"with {args.solver}; target training accuracy {args.target_accuracy}",
             file=sys.stderr,
         )
+    if args.method == "gd":
+        return _train_gd(args, dataset)
     run = train_on_dataset(dataset, args.n_train, args.seed, **train_kwargs_from_args(args, progress))
     if args.out:
         run.result.network.save(args.out)
@@ -205,6 +207,27 @@ def cmd_train(args) -> int:
             print(f"warm start      {w['method']}: train accuracy {100 * w['train_accuracy']:.2f}%, accepted: {w['accepted']}")
         if args.out:
             print(f"model written to {args.out}")
+    return 0
+
+
+def _train_gd(args, dataset) -> int:
+    from mipnn_pyomo.training import train_gd_on_dataset
+
+    s = train_gd_on_dataset(dataset, args.n_train, args.seed, hidden=args.hidden or [16], P=args.P,
+                            target_accuracy=args.target_accuracy, time_limit=args.time_limit or 60.0)
+    network = s.pop("network")
+    if args.out:
+        network.save(args.out)
+    if args.json:
+        print(json.dumps(s))
+        return 0
+    print(f"status          {s['status']}  (target reached: {s['target_reached']}, {s['epochs']} epochs)")
+    print(f"train accuracy  {100 * s['train_accuracy']:.2f}%  ({s['n_train']} samples)")
+    print(f"test accuracy   {100 * s['test_accuracy']:.2f}%  ({len(dataset.y_test)} samples)")
+    print(f"hinge loss      {s['objective_value']:.4f}")
+    print(f"time            {s['runtime_s']:.2f} s")
+    if args.out:
+        print(f"model written to {args.out}")
     return 0
 
 
@@ -302,7 +325,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="mipnn", description="Train integer-weight neural networks by MIP.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    p = sub.add_parser("train", help="train a network by MIP and report its accuracy")
+    p = sub.add_parser("train", help="train a network by MIP (or the GD baseline) and report its accuracy")
+    p.add_argument("--method", choices=["mip", "gd"], default="mip",
+                   help="mip (default) or gd: the BinaryNet-style gradient-descent baseline, same architecture")
     add_data_arguments(p)
     add_model_arguments(p)
     add_solver_arguments(p)

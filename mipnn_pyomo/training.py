@@ -279,3 +279,26 @@ def train_on_dataset(dataset, n_train: int, seed: int = 0, **kwargs) -> DatasetR
     test_acc = net.accuracy(dataset.X_test, dataset.y_test)
     net.training["test_accuracy"] = test_acc
     return DatasetRun(result, test_acc, [int(i) for i in rows], seed, dataset.source.get("dataset", dataset.name))
+
+
+def train_gd_on_dataset(dataset, n_train: int, seed: int = 0, *, hidden: Sequence[int] = (16,), P: int = 1,
+                        target_accuracy: float | None = 0.9, time_limit: float | None = 60.0) -> dict[str, Any]:
+    """The gradient-descent baseline on the same rows ``train_on_dataset`` would draw: returns the
+    summary dict (same keys as a MIP run where they apply) with the network under "network"."""
+    from mipnn_pyomo.gd import train_gd
+
+    X, y, rows = dataset.sample(n_train, seed)
+    gd = train_gd(X, y, dataset.n_classes, hidden=tuple(hidden), P=P, seed=seed, target_accuracy=target_accuracy,
+                  time_limit=time_limit, classes=list(dataset.classes), preprocessing=dataset.preprocessor.to_dict())
+    net = gd.network
+    test_acc = net.accuracy(dataset.X_test, dataset.y_test)
+    net.training = {**net.training, **dataset.source, "train_indices": [int(i) for i in rows], "seed": seed,
+                    "n_train": int(n_train), "objective": "gd", "test_accuracy": test_acc}
+    return {
+        "method": "gd", "objective": "gd", "P": P, "hidden": list(hidden), "n_train": int(n_train), "seed": seed,
+        "status": gd.status, "target_reached": target_accuracy is not None and gd.train_accuracy >= target_accuracy,
+        "train_accuracy": gd.train_accuracy, "test_accuracy": test_acc, "objective_value": gd.loss,
+        "objective_bound": None, "gap": None, "build_s": 0.0, "solve_s": gd.runtime_s, "runtime_s": gd.runtime_s,
+        "epochs": gd.epochs, "solver": "gd", "train_indices": [int(i) for i in rows],
+        "dataset": dataset.source.get("dataset"), "network": net,
+    }

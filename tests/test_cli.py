@@ -110,3 +110,21 @@ def test_console_script_runs_as_a_process(tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "P must be" in proc.stderr
+
+
+def test_train_gd_method_and_gd_warm_start(tmp_path, capsys):
+    model = tmp_path / "gd.json"
+    code, out, err = run(capsys, "train", "--method", "gd", "--n-train", "40", "--hidden", "4", "--json",
+                         "--out", str(model))
+    assert code == 0, err
+    s = json.loads(out)
+    assert s["method"] == "gd" and s["train_accuracy"] == IntegerNetwork.load(model).training["train_accuracy"]
+    # the GD network is a valid start for the MIP, on the same rows
+    code, out, err = run(capsys, "train", "--n-train", "40", "--hidden", "4", "--json", "--warm-start", "gd",
+                         "--time-limit", "20", "--objective", "min-hinge")
+    assert code == 0, err
+    s2 = json.loads(out)
+    assert s2["warm_start"]["method"] == "gd" and s2["warm_start"]["accepted"] is True
+    assert s2["train_indices"] == s["train_indices"]
+    # min-hinge minimises: the MIP is never worse than its start
+    assert s2["objective_value"] <= s2["warm_start"]["objective_value"] + 1e-6

@@ -158,11 +158,17 @@ class IncumbentMonitor:
         self.best_network: IntegerNetwork | None = None
         self.target_met = False
         self.interrupt_requested = False
+        # The first solution that met the target, as the adapter's own payload (e.g. the full
+        # column vector): solvers may report later incumbents with a better objective but a lower
+        # accuracy before they stop, and the result must be the network that met the target.
+        self.target_payload: Any = None
+        self.target_objective: float | None = None
 
     def network_from_vector(self, vector) -> IntegerNetwork:
         return network_from_vector(self.instance.data, vector)
 
-    def on_solution(self, vector, objective: float | None, bound: float | None, source: str = "solver") -> Incumbent:
+    def on_solution(self, vector, objective: float | None, bound: float | None, source: str = "solver",
+                    payload: Any = None) -> Incumbent:
         network = self.network_from_vector(vector)
         d = self.instance.data
         acc = network.accuracy(d.X, d.y)
@@ -170,8 +176,10 @@ class IncumbentMonitor:
         self.incumbents.append(inc)
         self.best_network = network
         target = self.options.target_accuracy
-        if target is not None and acc >= target - 1e-12:
+        if target is not None and acc >= target - 1e-12 and not self.target_met:
             self.target_met = True
+            self.target_payload = payload
+            self.target_objective = objective
         if self.options.progress is not None:
             self.options.progress(inc)
         return inc

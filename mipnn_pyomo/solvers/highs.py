@@ -88,7 +88,8 @@ class HighsAdapter(SolverAdapter):
             sol = np.asarray(out.mip_solution)
             if sol.size == 0:
                 return
-            monitor.on_solution(sol[weight_cols], float(out.objective_function_value), float(out.mip_dual_bound))
+            monitor.on_solution(sol[weight_cols], float(out.objective_function_value), float(out.mip_dual_bound),
+                                payload=sol.copy())
             if monitor.should_stop:
                 event.interrupt()  # honoured where HiGHS passes input data with this event
 
@@ -115,6 +116,9 @@ class HighsAdapter(SolverAdapter):
             solver_options["random_seed"] = int(options.seed)
         solver_options.update(options.extra)
         stream = io.StringIO()
+        # HiGHS keeps one global thread pool per process, sized by the first solve; a later solve
+        # asking for another thread count fails unless the pool is reset first.
+        highspy.Highs.resetGlobalScheduler(True)
         # Pyomo does not map HiGHS's kInterrupt status and warns; the adapter maps it below.
         pyomo_logger = logging.getLogger("pyomo.contrib.solver.solvers.highs")
         previous_level = pyomo_logger.level
@@ -161,10 +165,19 @@ class HighsAdapter(SolverAdapter):
         final_vector = None
         objective = bound = None
         if has_solution:
-            final_vector = np.asarray(h.getSolution().col_value)[weight_cols]
+            columns = np.asarray(h.getSolution().col_value)
             objective = float(info.objective_function_value)
             bound = float(info.mip_dual_bound) if info.mip_node_count >= 0 else objective
-            opt._load_vars()  # the model's variables now hold the final solution (for exactness checks)
+            if monitor.target_met and monitor.target_payload is not None:
+                # Return the network that met the target, not a later incumbent of lower accuracy.
+                columns, objective = monitor.target_payload, monitor.target_objective
+                termination = Termination.TARGET_REACHED
+            final_vector = columns[weight_cols]
+            # The model's variables hold the returned solution (for the exactness check).
+            for var_id, col in col_of.items():
+                var = opt._vars[var_id][0] if hasattr(opt, "_vars") else None
+                if var is not None:
+                    var.set_value(float(columns[col]), skip_validation=True)
         return finish_result(
             instance,
             monitor,
@@ -183,8 +196,5 @@ class HighsAdapter(SolverAdapter):
 
 
 def _start_was_used(log: str) -> bool:
-    """HiGHS says whether the given start was feasible ("... is feasible" vs "... is infeasible")."""
-    lowered = log.lower()
-    if "infeasible" in lowered and ("solution is infeasible" in lowered or "start is infeasible" in lowered):
-        return False
-    return True
+    """HiGHS logs "MIP start solution is feasible: objective value is ..." when it takes the start."""
+    return "mip start solution is feasible" in log.lower()
