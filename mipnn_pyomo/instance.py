@@ -52,10 +52,10 @@ class TrainingInstance:
         for l, (w, b) in enumerate(zip(network.weights, network.biases), start=1):
             for (i, j), val in np.ndenumerate(w):
                 values[m.w[l, i, j]] = float(val)
-        for idx in m.FIXED_ZERO_WEIGHTS:  # inputs zero in every sample: their weights change nothing here
-            values[m.w[idx]] = 0.0
             for j, val in enumerate(b):
                 values[m.b[l, j]] = float(val)
+        for idx in m.FIXED_ZERO_WEIGHTS:  # inputs zero in every sample: their weights change nothing here
+            values[m.w[idx]] = 0.0
         acts, _ = network.forward(d.X)
         for l, h in enumerate(acts, start=1):
             for (k, j), val in np.ndenumerate(h):

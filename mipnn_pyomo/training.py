@@ -158,11 +158,13 @@ def train_network(
     progress=None,
     decimals: int = 4,
     strict: bool = True,
+    heuristic: bool = True,
 ) -> TrainResult:
     """Train an integer network on (X, y) by one MIP.
 
     ``y`` holds class indices 0..n_classes-1. ``warm_start`` is a network or ``"gd"`` (train the
-    gradient-descent baseline first and hand it to the solver as a MIP start). With ``strict`` an
+    gradient-descent baseline first and hand it to the solver as a MIP start). ``heuristic`` runs
+    the local-search primal heuristic inside the solve where the solver supports it (HiGHS). With ``strict`` an
     :class:`ExactnessError` is raised if the MIP's implied predictions differ from the forward pass."""
     t_start = time.perf_counter()
     get_objective(objective)
@@ -182,6 +184,7 @@ def train_network(
         extra=dict(solver_options or {}),
         verbose=verbose,
         progress=progress,
+        heuristic=heuristic,
     )
     instance = build_instance(data, objective, formulation)
     solver_adapter.check_instance(instance)

@@ -55,7 +55,9 @@ def test_accuracy_target_stops_early_with_a_network_meeting_it():
     from mipnn_pyomo.data import load_adult
 
     X, y, _ = load_adult().sample(100, 0)
-    r = train_network(X, y, hidden=(16,), P=1, objective="sat-margin", target_accuracy=0.85, time_limit=120)
+    # heuristic off: this tests the solver callback's stop, not the local search
+    r = train_network(X, y, hidden=(16,), P=1, objective="sat-margin", target_accuracy=0.85, time_limit=120,
+                      heuristic=False)
     assert r.solve.target_reached
     assert r.network.accuracy(X, y) >= 0.85
     assert r.solve.termination == Termination.TARGET_REACHED
@@ -80,7 +82,8 @@ def test_time_limit_without_incumbent_is_a_clear_error():
     X, y = random_instance(0, n=30, d=5)
     with pytest.raises(NoSolutionError, match="no feasible network found within 0.001 s"):
         train_network(X, y, hidden=(8,), objective="max-correct", time_limit=1e-3, target_accuracy=None,
-                      solver_options={"mip_heuristic_run_feasibility_jump": False, "presolve": "off"})
+                      solver_options={"mip_heuristic_run_feasibility_jump": False, "presolve": "off"},
+                      heuristic=False)
 
 
 @pytest.mark.parametrize(
@@ -113,3 +116,22 @@ def test_bad_data_raises_data_error():
         train_network(X, y[:-1])
     with pytest.raises(DataError, match="class indices"):
         train_network(X, y + 5, n_classes=2)
+
+
+@pytest.mark.parametrize("objective", list(OBJECTIVES))
+def test_local_search_heuristic_gives_exact_better_incumbents(objective):
+    """The construction heuristic's network is a feasible MIP solution, recorded in the timeline, and
+    whatever the solve returns passes the exactness check."""
+    from mipnn_pyomo.data import load_adult
+
+    X, y, _ = load_adult().sample(60, 1)
+    r = train_network(X, y, hidden=(4,), P=1, objective=objective, target_accuracy=None, time_limit=20)
+    sources = [inc.source for inc in r.solve.incumbents]
+    assert sources[0] == "construction"
+    assert r.exactness.ok
+    constructed = r.solve.incumbents[0].objective
+    # the returned objective is at least as good as the constructed one
+    if r.instance.sense == "maximize":
+        assert r.solve.objective >= constructed - 1e-9
+    else:
+        assert r.solve.objective <= constructed + 1e-9

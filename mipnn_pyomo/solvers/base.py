@@ -67,6 +67,9 @@ class SolveOptions:
     target_accuracy: float | None = 0.9
     extra: dict[str, Any] = field(default_factory=dict)
     verbose: bool = False  # stream the solver's own log
+    heuristic: bool = True  # local-search primal heuristic on incumbents (where the adapter supports it)
+    heuristic_time: float = 1.0  # seconds of local search per incumbent
+    heuristic_total_time: float | None = 30.0  # at most this many seconds of local search per solve
     progress: Callable[["Incumbent"], None] | None = None  # called on every improving solution
 
     def __post_init__(self) -> None:
@@ -298,6 +301,12 @@ def finish_result(
         raise NoSolutionError(f"{solver} ended ({termination.value}) without a feasible network")
     network = network_from_vector(instance.data, final_vector)
     d = instance.data
+    if bound is None and objective is not None:
+        # No bound from the solver (stopped before its search): the objective's trivial bound
+        # (N correct samples, 2N met margins, zero hinge loss) is still a valid one.
+        from mipnn_pyomo.objectives import objective_upper_limit
+
+        bound = float(objective_upper_limit(instance.objective, d))
     acc = network.accuracy(d.X, d.y)
     target = options.target_accuracy
     target_reached = target is not None and acc >= target - 1e-12

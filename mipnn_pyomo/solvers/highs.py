@@ -82,34 +82,72 @@ class HighsAdapter(SolverAdapter):
 
         t0 = time.perf_counter()
         monitor = IncumbentMonitor(instance, options, t0)
+        n_cols = h.getNumCol()
+        improver = None
+        pending: list[np.ndarray] = []  # improved solutions waiting for the user-solution callback
+        own_best: list = [None, None]  # best heuristic (objective, column vector), in case HiGHS never takes it
+        # The heuristic moves every weight; with some weights fixed by the user it would leave the model.
+        if options.heuristic and not any(v.fixed for v in instance.weight_variables()):
+            from mipnn_pyomo.heuristics import IncumbentImprover
+
+            improver = IncumbentImprover(instance, time_budget=options.heuristic_time,
+                                         seed=options.seed or 0, total_budget=options.heuristic_total_time)
+
+        def full_vector(network) -> np.ndarray:
+            vec = np.zeros(n_cols)
+            for var, val in instance.start_values(network).items():
+                vec[col_of[id(var)]] = val
+            return vec
 
         def on_improving(event) -> None:
             out = event.data_out
             sol = np.asarray(out.mip_solution)
             if sol.size == 0:
                 return
-            monitor.on_solution(sol[weight_cols], float(out.objective_function_value), float(out.mip_dual_bound),
-                                payload=sol.copy())
+            objective = float(out.objective_function_value)
+            inc = monitor.on_solution(sol[weight_cols], objective, float(out.mip_dual_bound), payload=sol.copy())
             if monitor.should_stop:
                 event.interrupt()  # honoured where HiGHS passes input data with this event
+                return
+            if improver is not None and improver.budget_left():
+                better, value, _ = improver.improve(monitor.best_network)
+                if (value > objective + 1e-9) if instance.sense == "maximize" else (value < objective - 1e-9):
+                    pending[:] = [full_vector(better)]
+                    _keep_best(own_best, value, pending[0], instance.sense)
+                    monitor.on_solution(np.concatenate([w.ravel() for w in better.weights] + list(better.biases)),
+                                        value, inc.bound, source="local-search", payload=pending[0].copy())
+
+        def on_user_solution(event) -> None:
+            if pending and event.data_in is not None:
+                event.data_in.setSolution(pending.pop())
 
         def on_interrupt(event) -> None:
             if monitor.should_stop:
                 event.interrupt()
 
         h.cbMipImprovingSolution += on_improving
+        h.cbMipUserSolution += on_user_solution
         h.cbMipInterrupt += on_interrupt
         # The root LP can take long on big instances; HiGHS also polls these during LP solves.
         h.cbSimplexInterrupt += on_interrupt
         h.cbIpmInterrupt += on_interrupt
 
         warm_accepted = None
-        if warm_start is not None:
-            values = instance.start_values(warm_start)
+        start_network = warm_start
+        if start_network is None and improver is not None:
+            # construction heuristic: local search from the all-zero network (no outside information)
+            start_network = improver.construct()
+            constructed = full_vector(start_network)
+            _keep_best(own_best, instance.evaluate(start_network), constructed, instance.sense)
+            monitor.on_solution(np.concatenate([w.ravel() for w in start_network.weights] + list(start_network.biases)),
+                                instance.evaluate(start_network), None, source="construction", payload=constructed)
+        if start_network is not None:
+            values = instance.start_values(start_network)
             idx = np.array([col_of[id(v)] for v in values], dtype=np.int32)
             vals = np.array(list(values.values()), dtype=float)
             status = h.setSolution(len(idx), idx, vals)
-            warm_accepted = status == highspy.HighsStatus.kOk
+            if warm_start is not None:
+                warm_accepted = status == highspy.HighsStatus.kOk
 
         solver_options = dict(DEFAULT_OPTIONS)
         if options.seed is not None:
@@ -161,13 +199,18 @@ class HighsAdapter(SolverAdapter):
             termination = Termination.OTHER
         if warm_start is not None and warm_accepted:
             warm_accepted = _start_was_used(log)
-
         final_vector = None
         objective = bound = None
-        if has_solution:
-            columns = np.asarray(h.getSolution().col_value)
-            objective = float(info.objective_function_value)
-            bound = float(info.mip_dual_bound) if info.mip_node_count >= 0 else objective
+        if np.isfinite(info.mip_dual_bound) and abs(info.mip_dual_bound) < 1e30:
+            bound = float(info.mip_dual_bound)
+        if has_solution or own_best[1] is not None:
+            if has_solution:
+                columns = np.asarray(h.getSolution().col_value)
+                objective = float(info.objective_function_value)
+            if own_best[1] is not None and (objective is None or _better(own_best[0], objective, instance.sense)):
+                columns, objective = own_best[1], own_best[0]  # a heuristic network HiGHS did not take up
+            if termination == Termination.OPTIMAL and bound is None:
+                bound = objective
             if monitor.target_met and monitor.target_payload is not None:
                 # Return the network that met the target, not a later incumbent of lower accuracy.
                 columns, objective = monitor.target_payload, monitor.target_objective
@@ -193,6 +236,15 @@ class HighsAdapter(SolverAdapter):
             load_s=load_s,
             warm_start_accepted=warm_accepted,
         )
+
+
+def _better(a: float, b: float, sense: str) -> bool:
+    return a > b + 1e-9 if sense == "maximize" else a < b - 1e-9
+
+
+def _keep_best(slot: list, objective: float, columns: np.ndarray, sense: str) -> None:
+    if slot[0] is None or _better(objective, slot[0], sense):
+        slot[0], slot[1] = objective, columns.copy()
 
 
 def _start_was_used(log: str) -> bool:

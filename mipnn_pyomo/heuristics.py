@@ -1,0 +1,217 @@
+"""A primal heuristic: integer local search on a network, by forward pass.
+
+Given an incumbent network, try every single-parameter change w -> v (v in {-P..P}, all v at once)
+and keep the best improving one, parameter by parameter in a seeded random order, until a full
+pass finds no improvement or the time budget ends. The score is the training objective evaluated
+by the numpy forward pass (the same function the MIP optimises), so an improved network is a
+better MIP solution: the solver adapters hand it back to the solver as a new incumbent (HiGHS:
+the user-solution callback).
+
+For one hidden layer the moves are incremental: with A = X W1 + b1, h = sign(A), S = h W2 + b2,
+changing W1[f, j] only changes column j of A by X[:, f] (v - w) and S by (h_j' - h_j) W2[j, :];
+changing W2[i, j] or b2[j] shifts S[:, j] only.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from mipnn_pyomo.network import IntegerNetwork, sign
+
+
+class ScoreFunction:
+    """Training objective as a function of the output scores S (N, n_out), larger is better."""
+
+    def __init__(self, objective: str, y: np.ndarray, n_classes: int, P: int, H: int, margin: float, cuts=None):
+        self.objective = objective
+        self.y = np.asarray(y)
+        self.Y = np.where(np.arange(n_classes)[None, :] == self.y[:, None], 1, -1)
+        self.scale = P * (H + 1) / 2.0
+        self.threshold = int(np.ceil(margin * self.scale - 1e-9))
+        self.cuts = cuts or []
+
+    def objective_value(self, S: np.ndarray) -> np.ndarray:
+        """The MIP objective (larger is better: min-hinge is negated) of (..., N, n_out) scores."""
+        if self.objective == "sat-margin":
+            return (self.Y * S >= self.threshold).sum(axis=(-1, -2)).astype(float)
+        if self.objective == "min-hinge":
+            z = self.Y * S / self.scale
+            loss = np.zeros_like(z, dtype=float)
+            for slope, intercept in self.cuts:
+                loss = np.maximum(loss, slope * z + intercept)
+            return -loss.sum(axis=(-1, -2))
+        # max-correct: the MIP needs exactly one non-negative output on every sample
+        positive = S >= 0
+        one = positive.sum(axis=-1) == 1
+        correct = positive[..., np.arange(len(self.y)), self.y] & one
+        feasible = one.all(axis=-1)
+        return np.where(feasible, correct.sum(axis=-1).astype(float), -np.inf)
+
+    def __call__(self, S: np.ndarray) -> np.ndarray:
+        """Search score: the objective, plus for the counting objectives a tie-breaker in (-1, 0]
+        (the squared hinge, normalised) that guides single moves across their flat plateaus
+        without ever trading away a unit of the objective."""
+        value = self.objective_value(S)
+        if self.objective == "min-hinge":
+            return value
+        z = self.Y * S / self.scale
+        hinge = (np.maximum(0.0, 0.5 - z) ** 2).sum(axis=(-1, -2))
+        return value - hinge / (6.25 * self.Y.size + 1.0)
+
+
+def guided_local_search(network, X, score: ScoreFunction, *, time_budget: float = 2.0, seed: int = 0,
+                        fixed_zero_inputs=None) -> tuple[IntegerNetwork, float, float]:
+    """For the counting objectives (sat-margin, max-correct), whose single-move landscape is mostly
+    flat, first descend the hinge loss (a smooth guide toward margins), then polish by the objective
+    itself; min-hinge searches its own objective. Returns as :func:`local_search`."""
+    start_value = float(score.objective_value(network.output_scores(X)))
+    if score.objective != "min-hinge":
+        guide = ScoreFunction("min-hinge", score.y, score.Y.shape[1], 1, 0, 0.5, [])
+        guide.Y, guide.scale = score.Y, score.scale
+        guide.cuts = _squared_hinge_chords()
+        network, _, _ = local_search(network, X, guide, time_budget=time_budget / 2, seed=seed,
+                                     fixed_zero_inputs=fixed_zero_inputs)
+    network, value, _ = local_search(network, X, score, time_budget=time_budget / 2, seed=seed + 1,
+                                     fixed_zero_inputs=fixed_zero_inputs)
+    return network, value, start_value
+
+
+def _squared_hinge_chords(n: int = 41, margin: float = 0.5) -> list[tuple[float, float]]:
+    z = np.linspace(-2.0, 2.0, n)
+    f = np.maximum(0.0, margin - z) ** 2
+    slopes = np.diff(f) / np.diff(z)
+    return [(float(a), float(f0 - a * z0)) for a, f0, z0 in zip(slopes, f[:-1], z[:-1]) if abs(a) > 1e-12]
+
+
+def local_search(
+    network: IntegerNetwork,
+    X: np.ndarray,
+    score: ScoreFunction,
+    *,
+    time_budget: float = 2.0,
+    seed: int = 0,
+    fixed_zero_inputs: np.ndarray | None = None,
+) -> tuple[IntegerNetwork, float, float]:
+    """(improved network, its objective value, the starting objective value), values as
+    ``score.objective_value`` (min-hinge negated). One hidden layer: incremental moves on every
+    parameter; deeper networks: output-layer moves only."""
+    t_end = time.perf_counter() + time_budget
+    rng = np.random.default_rng(seed)
+    P = network.P
+    W = [w.copy() for w in network.weights]
+    B = [b.copy() for b in network.biases]
+    values = np.arange(-P, P + 1)
+    acts, S = network.forward(X)
+    S = S.astype(np.int64)
+    S0 = S.copy()
+    best = float(score(S))
+    one_hidden = len(W) == 2
+    Xr = np.round(np.asarray(X, dtype=float), int((network.preprocessing or {}).get("decimals", 4)))
+    if one_hidden:
+        A = np.round(Xr @ W[0] + B[0], 8)
+        h = sign(A)
+    H_last = h if one_hidden else acts[-1]
+    unused = set() if fixed_zero_inputs is None else set(int(i) for i in fixed_zero_inputs)
+
+    params: list[tuple[str, int, int]] = []
+    n_out = W[-1].shape[1]
+    params += [("w2", i, j) for i in range(W[-1].shape[0]) for j in range(n_out)]
+    params += [("b2", 0, j) for j in range(n_out)]
+    if one_hidden:
+        params += [("w1", f, j) for f in range(W[0].shape[0]) if f not in unused for j in range(W[0].shape[1])]
+        params += [("b1", 0, j) for j in range(W[0].shape[1])]
+
+    improved = True
+    while improved and time.perf_counter() < t_end:
+        improved = False
+        for k in rng.permutation(len(params)):
+            if time.perf_counter() >= t_end:
+                break
+            kind, i, j = params[k]
+            if kind in ("w2", "b2"):
+                old = W[-1][i, j] if kind == "w2" else B[-1][j]
+                col = H_last[:, i] if kind == "w2" else np.ones(len(S), dtype=np.int64)
+                cand = np.repeat(S[None], len(values), axis=0)
+                cand[:, :, j] += col[None, :] * (values - old)[:, None]
+            else:
+                old = W[0][i, j] if kind == "w1" else B[0][j]
+                xcol = Xr[:, i] if kind == "w1" else np.ones(len(S))
+                a_new = np.round(A[:, j][None, :] + xcol[None, :] * (values - old)[:, None], 8)
+                dh = sign(a_new) - h[:, j][None, :]  # (V, N)
+                cand = S[None] + dh[:, :, None] * W[1][j][None, None, :]
+            scores = score(cand)
+            v = int(np.argmax(scores))
+            if scores[v] > best + 1e-9 and values[v] != old:
+                best = float(scores[v])
+                S = cand[v].copy()
+                delta = values[v] - old
+                if kind == "w2":
+                    W[-1][i, j] = values[v]
+                elif kind == "b2":
+                    B[-1][j] = values[v]
+                else:
+                    if kind == "w1":
+                        W[0][i, j] = values[v]
+                        A[:, j] = np.round(A[:, j] + Xr[:, i] * delta, 8)
+                    else:
+                        B[0][j] = values[v]
+                        A[:, j] = np.round(A[:, j] + delta, 8)
+                    h[:, j] = sign(A[:, j])
+                improved = True
+    out = IntegerNetwork(W, B, P, classes=list(network.classes), preprocessing=network.preprocessing,
+                         training=dict(network.training), tie_seed=network.tie_seed)
+    return out, float(score.objective_value(S)), float(score.objective_value(S0))
+
+
+class IncumbentImprover:
+    """Runs local search on a solver's incumbents and keeps the improved networks to hand back.
+
+    ``construct()`` gives a first network from nothing (all weights zero, output biases chosen so
+    that max-correct's one-positive-output rows hold) improved by local search: a construction
+    heuristic that uses no outside information."""
+
+    def __init__(self, instance, time_budget: float = 2.0, seed: int = 0, total_budget: float | None = None):
+        from mipnn_pyomo.objectives import hinge_cuts
+
+        d = instance.data
+        self.instance = instance
+        self.data = d
+        self.score = ScoreFunction(instance.objective, d.y, d.n_classes, d.P, d.H, instance.options.margin,
+                                   hinge_cuts(d, instance.options))
+        self.time_budget = time_budget
+        self.total_budget = total_budget
+        self.spent = 0.0
+        self.seed = seed
+        self.calls = 0
+        self.fixed_zero_inputs = np.flatnonzero(~np.any(d.X != 0, axis=0))
+
+    def sign_objective(self, value: float) -> float:
+        """Search values are 'larger is better'; the MIP's min-hinge objective is minimised."""
+        return -value if self.instance.objective == "min-hinge" else value
+
+    def budget_left(self) -> bool:
+        return self.total_budget is None or self.spent < self.total_budget
+
+    def improve(self, network: IntegerNetwork) -> tuple[IntegerNetwork, float, float]:
+        """(network, objective, objective of the input) with objectives in the MIP's own sense."""
+        t = time.perf_counter()
+        budget = self.time_budget if self.total_budget is None else min(self.time_budget, self.total_budget - self.spent)
+        out, value, start = guided_local_search(network, self.data.X, self.score, time_budget=max(budget, 0.05),
+                                                seed=self.seed + 7919 * self.calls,
+                                                fixed_zero_inputs=self.fixed_zero_inputs)
+        self.calls += 1
+        self.spent += time.perf_counter() - t
+        return out, self.sign_objective(value), self.sign_objective(start)
+
+    def construct(self) -> IntegerNetwork:
+        d = self.data
+        sizes = d.layer_sizes
+        weights = [np.zeros((a, b), dtype=np.int64) for a, b in zip(sizes[:-1], sizes[1:])]
+        biases = [np.zeros(b, dtype=np.int64) for b in sizes[1:]]
+        majority = int(np.bincount(d.y, minlength=d.n_classes).argmax())
+        biases[-1][:] = -1
+        biases[-1][majority] = 1
+        start = IntegerNetwork(weights, biases, d.P, preprocessing={"decimals": d.decimals})
+        return self.improve(start)[0]
