@@ -62,20 +62,33 @@ class ScoreFunction:
 
 
 def guided_local_search(network, X, score: ScoreFunction, *, time_budget: float = 2.0, seed: int = 0,
-                        fixed_zero_inputs=None) -> tuple[IntegerNetwork, float, float]:
+                        fixed_zero_inputs=None, guide: ScoreFunction | None = None) -> tuple[IntegerNetwork, float, float]:
     """For the counting objectives (sat-margin, max-correct), whose single-move landscape is mostly
     flat, first descend the hinge loss (a smooth guide toward margins), then polish by the objective
     itself; min-hinge searches its own objective. Returns as :func:`local_search`."""
     start_value = float(score.objective_value(network.output_scores(X)))
+    guided = None
     if score.objective != "min-hinge":
-        guide = ScoreFunction("min-hinge", score.y, score.Y.shape[1], 1, 0, 0.5, [])
-        guide.Y, guide.scale = score.Y, score.scale
-        guide.cuts = _squared_hinge_chords()
+        if guide is None:
+            guide = ScoreFunction("min-hinge", score.y, score.Y.shape[1], 1, 0, 0.5, [])
+            guide.Y, guide.scale = score.Y, score.scale
+            guide.cuts = _squared_hinge_chords()
         network, _, _ = local_search(network, X, guide, time_budget=time_budget / 2, seed=seed,
                                      fixed_zero_inputs=fixed_zero_inputs)
+        guided = network
     network, value, _ = local_search(network, X, score, time_budget=time_budget / 2, seed=seed + 1,
                                      fixed_zero_inputs=fixed_zero_inputs)
+    if guided is not None:
+        guided_value = float(score.objective_value(guided.output_scores(X)))
+        if np.isfinite(guided_value):
+            LAST_GUIDED.append((guided, guided_value))
     return network, value, start_value
+
+
+# Networks reached by the guide phase (any integer network is a feasible sat-margin or min-hinge
+# solution): IncumbentImprover hands them to the solver adapter as candidates, since they often
+# have a higher training accuracy than the objective's own local optimum.
+LAST_GUIDED: list = []
 
 
 def _squared_hinge_chords(n: int = 41, margin: float = 0.5) -> list[tuple[float, float]]:
@@ -178,13 +191,15 @@ class IncumbentImprover:
         d = instance.data
         self.instance = instance
         self.data = d
-        self.score = ScoreFunction(instance.objective, d.y, d.n_classes, d.P, d.H, instance.options.margin,
-                                   hinge_cuts(d, instance.options))
+        cuts = hinge_cuts(d, instance.options)
+        self.score = ScoreFunction(instance.objective, d.y, d.n_classes, d.P, d.H, instance.options.margin, cuts)
+        self.guide = ScoreFunction("min-hinge", d.y, d.n_classes, d.P, d.H, instance.options.margin, cuts)
         self.time_budget = time_budget
         self.total_budget = total_budget
         self.spent = 0.0
         self.seed = seed
         self.calls = 0
+        self.candidates: list[tuple[IntegerNetwork, float]] = []
         self.fixed_zero_inputs = np.flatnonzero(~np.any(d.X != 0, axis=0))
 
     def sign_objective(self, value: float) -> float:
@@ -195,17 +210,33 @@ class IncumbentImprover:
         return self.total_budget is None or self.spent < self.total_budget
 
     def improve(self, network: IntegerNetwork) -> tuple[IntegerNetwork, float, float]:
-        """(network, objective, objective of the input) with objectives in the MIP's own sense."""
+        """(network, objective, objective of the input) with objectives in the MIP's own sense.
+        Other feasible networks met on the way are appended to ``self.candidates``."""
+        LAST_GUIDED.clear()
         t = time.perf_counter()
         budget = self.time_budget if self.total_budget is None else min(self.time_budget, self.total_budget - self.spent)
         out, value, start = guided_local_search(network, self.data.X, self.score, time_budget=max(budget, 0.05),
                                                 seed=self.seed + 7919 * self.calls,
-                                                fixed_zero_inputs=self.fixed_zero_inputs)
+                                                fixed_zero_inputs=self.fixed_zero_inputs, guide=self.guide)
         self.calls += 1
         self.spent += time.perf_counter() - t
+        self.candidates.extend((net, self.sign_objective(v)) for net, v in LAST_GUIDED)
+        LAST_GUIDED.clear()
         return out, self.sign_objective(value), self.sign_objective(start)
 
-    def construct(self) -> IntegerNetwork:
+    def construct(self, time_budget: float = 5.0) -> IntegerNetwork:
+        """Restarts of the search from the zero network (each with its own random move order) until
+        ``time_budget`` seconds are spent; the best network by objective."""
+        t_end = time.perf_counter() + time_budget
+        best, best_value = None, None
+        while best is None or time.perf_counter() < t_end:
+            net, value, _ = self.improve(self._zero_network())
+            better = best_value is None or (value < best_value if self.instance.objective == "min-hinge" else value > best_value)
+            if better:
+                best, best_value = net, value
+        return best
+
+    def _zero_network(self) -> IntegerNetwork:
         d = self.data
         sizes = d.layer_sizes
         weights = [np.zeros((a, b), dtype=np.int64) for a, b in zip(sizes[:-1], sizes[1:])]
@@ -213,5 +244,4 @@ class IncumbentImprover:
         majority = int(np.bincount(d.y, minlength=d.n_classes).argmax())
         biases[-1][:] = -1
         biases[-1][majority] = 1
-        start = IntegerNetwork(weights, biases, d.P, preprocessing={"decimals": d.decimals})
-        return self.improve(start)[0]
+        return IntegerNetwork(weights, biases, d.P, preprocessing={"decimals": d.decimals})

@@ -310,7 +310,10 @@ def _settings_lines(runs: list[dict], settings: dict | None) -> list[str]:
         lines.append(f"- formulation options: `{json.dumps(settings.get('formulation'))}` (empty: package defaults)")
     pv = values("package_version")
     if pv:
-        lines.append(f"- mipnn-pyomo version: {', '.join(map(str, pv))}")
+        lines.append(f"- mipnn-pyomo version (+ a hash of its sources): {', '.join(map(str, pv))}")
+    if len(pv) > 1:
+        lines.append(f"- **warning: the runs of this experiment were made by {len(pv)} different versions of the "
+                     "code** (the source changed between or during runs); compare cells with care")
     workers = {r.get("worker", "").split(":")[0] for r in runs if r.get("worker")}
     if workers:
         lines.append(f"- hosts: {', '.join(sorted(workers))}")

@@ -39,14 +39,27 @@ def default_workers() -> int:
 
 @functools.cache
 def package_version() -> str:
+    """``<version>+src.<hash>``: the distribution version and a hash of the package's Python sources
+    as this process found them, so runs made by different code are told apart (the report warns)."""
+    import hashlib
+    from pathlib import Path
+
+    import mipnn_pyomo
+
     try:
         from importlib.metadata import version
 
-        return version("mipnn-pyomo")
+        v = version("mipnn-pyomo")
     except Exception:  # pragma: no cover - not installed as a distribution
-        import mipnn_pyomo
-
-        return getattr(mipnn_pyomo, "__version__", "unknown")
+        v = getattr(mipnn_pyomo, "__version__", "unknown")
+    h = hashlib.sha256()
+    try:
+        root = Path(mipnn_pyomo.__file__).resolve().parent
+        for f in sorted(root.rglob("*.py")):
+            h.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes() + b"\0")
+        return f"{v}+src.{h.hexdigest()[:10]}"
+    except OSError:  # pragma: no cover
+        return v
 
 
 # ------------------------------------------------------------------------------------ tasks

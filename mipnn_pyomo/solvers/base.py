@@ -69,7 +69,8 @@ class SolveOptions:
     verbose: bool = False  # stream the solver's own log
     heuristic: bool = True  # local-search primal heuristic on incumbents (where the adapter supports it)
     heuristic_time: float = 1.0  # seconds of local search per incumbent
-    heuristic_total_time: float | None = 30.0  # at most this many seconds of local search per solve
+    heuristic_total_time: float | None = 30.0  # at most this many seconds of local search on incumbents
+    heuristic_construct_time: float = 3.0  # seconds of restarts for the first network
     progress: Callable[["Incumbent"], None] | None = None  # called on every improving solution
 
     def __post_init__(self) -> None:

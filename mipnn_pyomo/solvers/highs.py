@@ -93,6 +93,17 @@ class HighsAdapter(SolverAdapter):
             improver = IncumbentImprover(instance, time_budget=options.heuristic_time,
                                          seed=options.seed or 0, total_budget=options.heuristic_total_time)
 
+        def weights_of(network) -> np.ndarray:
+            return np.concatenate([w.ravel() for w in network.weights] + list(network.biases))
+
+        def offer_candidates(bound=None) -> None:
+            """Networks the heuristic met on the way: recorded (and returned if one meets the target)."""
+            for net, value in improver.candidates:
+                monitor.on_solution(weights_of(net), value, bound, source="local-search", payload=full_vector(net))
+                if monitor.target_met:
+                    break
+            improver.candidates.clear()
+
         def full_vector(network) -> np.ndarray:
             vec = np.zeros(n_cols)
             for var, val in instance.start_values(network).items():
@@ -114,8 +125,10 @@ class HighsAdapter(SolverAdapter):
                 if (value > objective + 1e-9) if instance.sense == "maximize" else (value < objective - 1e-9):
                     pending[:] = [full_vector(better)]
                     _keep_best(own_best, value, pending[0], instance.sense)
-                    monitor.on_solution(np.concatenate([w.ravel() for w in better.weights] + list(better.biases)),
-                                        value, inc.bound, source="local-search", payload=pending[0].copy())
+                    monitor.on_solution(weights_of(better), value, inc.bound, source="local-search",
+                                        payload=pending[0].copy())
+                if not monitor.target_met:
+                    offer_candidates(inc.bound)
 
         def on_user_solution(event) -> None:
             if pending and event.data_in is not None:
@@ -136,11 +149,13 @@ class HighsAdapter(SolverAdapter):
         start_network = warm_start
         if start_network is None and improver is not None:
             # construction heuristic: local search from the all-zero network (no outside information)
-            start_network = improver.construct()
+            start_network = improver.construct(options.heuristic_construct_time)
             constructed = full_vector(start_network)
             _keep_best(own_best, instance.evaluate(start_network), constructed, instance.sense)
-            monitor.on_solution(np.concatenate([w.ravel() for w in start_network.weights] + list(start_network.biases)),
-                                instance.evaluate(start_network), None, source="construction", payload=constructed)
+            monitor.on_solution(weights_of(start_network), instance.evaluate(start_network), None,
+                                source="construction", payload=constructed)
+            if not monitor.target_met:
+                offer_candidates()
         if start_network is not None:
             values = instance.start_values(start_network)
             idx = np.array([col_of[id(v)] for v in values], dtype=np.int32)
