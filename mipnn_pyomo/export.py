@@ -36,7 +36,10 @@ def export_instance(instance, path, format: str | None = None, readable_names: b
     # Pyomo picks the writer from the suffix; name it explicitly only when the suffix says otherwise
     # (its LP writer is registered as "cpxlp"/"lp", and format="lp" on a .lp file only adds a warning).
     writer_format = None if path.suffix.lower() == f".{fmt}" else ("cpxlp" if fmt == "lp" else "mps")
-    instance.model.write(str(path), format=writer_format, io_options=io_options)
+    from mipnn_pyomo.instance import paused_gc
+
+    with paused_gc():
+        instance.model.write(str(path), format=writer_format, io_options=io_options)
     return path
 
 

@@ -224,16 +224,27 @@ class IncumbentImprover:
         LAST_GUIDED.clear()
         return out, self.sign_objective(value), self.sign_objective(start)
 
-    def construct(self, time_budget: float = 5.0) -> IntegerNetwork:
+    def construct(self, time_budget: float = 3.0, target_accuracy: float | None = None) -> IntegerNetwork:
         """Restarts of the search from the zero network (each with its own random move order) until
-        ``time_budget`` seconds are spent; the best network by objective."""
+        ``time_budget`` seconds are spent, a network (or a candidate) meets ``target_accuracy``, or the
+        objective reaches its trivial bound; the best network by objective."""
+        from mipnn_pyomo.objectives import objective_upper_limit
+
+        d = self.data
+        ideal = objective_upper_limit(self.instance.objective, d)
         t_end = time.perf_counter() + time_budget
         best, best_value = None, None
         while best is None or time.perf_counter() < t_end:
             net, value, _ = self.improve(self._zero_network())
-            better = best_value is None or (value < best_value if self.instance.objective == "min-hinge" else value > best_value)
-            if better:
+            minimise = self.instance.objective == "min-hinge"
+            if best_value is None or (value < best_value if minimise else value > best_value):
                 best, best_value = net, value
+            if abs(best_value - ideal) < 1e-9:
+                break
+            if target_accuracy is not None and any(
+                n.accuracy(d.X, d.y) >= target_accuracy for n in [best] + [c for c, _ in self.candidates]
+            ):
+                break
         return best
 
     def _zero_network(self) -> IntegerNetwork:

@@ -149,7 +149,8 @@ class HighsAdapter(SolverAdapter):
         start_network = warm_start
         if start_network is None and improver is not None:
             # construction heuristic: local search from the all-zero network (no outside information)
-            start_network = improver.construct(options.heuristic_construct_time)
+            budget = min(options.heuristic_construct_time, 0.01 * instance.data.n_samples)
+            start_network = improver.construct(budget, options.target_accuracy)
             constructed = full_vector(start_network)
             _keep_best(own_best, instance.evaluate(start_network), constructed, instance.sense)
             monitor.on_solution(weights_of(start_network), instance.evaluate(start_network), None,
