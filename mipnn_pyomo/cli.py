@@ -108,6 +108,8 @@ def add_solver_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--mip-gap", type=float, default=None, help="relative MIP gap to stop at")
     g.add_argument("--solver-options", metavar="FILE", help="a TOML or JSON file of solver options (see solvers/)")
     g.add_argument("--warm-start", metavar="gd|MODEL.json", help="a MIP start: 'gd' trains the GD baseline first")
+    g.add_argument("--no-heuristic", action="store_true",
+                   help="switch off the local-search primal heuristic inside the solve (HiGHS)")
 
 
 def load_data_from_args(args):
@@ -161,6 +163,7 @@ def train_kwargs_from_args(args, progress=None) -> dict[str, Any]:
         solver_options=extra,
         verbose=getattr(args, "verbose", False),
         progress=progress,
+        heuristic=not getattr(args, "no_heuristic", False),
     )
 
 

@@ -44,6 +44,7 @@ class MIPNetClassifier(ClassifierMixin, BaseEstimator):
         mip_start=None,
         solver_options=None,
         verbose=False,
+        heuristic=True,
     ):
         self.hidden = hidden
         self.P = P
@@ -60,6 +61,7 @@ class MIPNetClassifier(ClassifierMixin, BaseEstimator):
         self.mip_start = mip_start
         self.solver_options = solver_options
         self.verbose = verbose
+        self.heuristic = heuristic
 
     def fit(self, X, y):
         X, y = validate_data(self, X, y, dtype=np.float64)
@@ -85,6 +87,7 @@ class MIPNetClassifier(ClassifierMixin, BaseEstimator):
             solver_options=self.solver_options,
             verbose=self.verbose,
             decimals=self.decimals,
+            heuristic=self.heuristic,
         )
         self.network_ = result.network
         self.network_.classes = [c.item() if hasattr(c, "item") else c for c in self.classes_]

@@ -62,7 +62,8 @@ class ScoreFunction:
 
 
 def guided_local_search(network, X, score: ScoreFunction, *, time_budget: float = 2.0, seed: int = 0,
-                        fixed_zero_inputs=None, guide: ScoreFunction | None = None) -> tuple[IntegerNetwork, float, float]:
+                        fixed_zero_inputs=None, guide: ScoreFunction | None = None,
+                        stop=None) -> tuple[IntegerNetwork, float, float]:
     """For the counting objectives (sat-margin, max-correct), whose single-move landscape is mostly
     flat, first descend the hinge loss (a smooth guide toward margins), then polish by the objective
     itself; min-hinge searches its own objective. Returns as :func:`local_search`."""
@@ -74,10 +75,10 @@ def guided_local_search(network, X, score: ScoreFunction, *, time_budget: float 
             guide.Y, guide.scale = score.Y, score.scale
             guide.cuts = _squared_hinge_chords()
         network, _, _ = local_search(network, X, guide, time_budget=time_budget / 2, seed=seed,
-                                     fixed_zero_inputs=fixed_zero_inputs)
+                                     fixed_zero_inputs=fixed_zero_inputs, stop=stop)
         guided = network
     network, value, _ = local_search(network, X, score, time_budget=time_budget / 2, seed=seed + 1,
-                                     fixed_zero_inputs=fixed_zero_inputs)
+                                     fixed_zero_inputs=fixed_zero_inputs, stop=stop)
     if guided is not None:
         guided_value = float(score.objective_value(guided.output_scores(X)))
         if np.isfinite(guided_value):
@@ -106,6 +107,7 @@ def local_search(
     time_budget: float = 2.0,
     seed: int = 0,
     fixed_zero_inputs: np.ndarray | None = None,
+    stop=None,
 ) -> tuple[IntegerNetwork, float, float]:
     """(improved network, its objective value, the starting objective value), values as
     ``score.objective_value`` (min-hinge negated). One hidden layer: incremental moves on every
@@ -136,11 +138,12 @@ def local_search(
         params += [("w1", f, j) for f in range(W[0].shape[0]) if f not in unused for j in range(W[0].shape[1])]
         params += [("b1", 0, j) for j in range(W[0].shape[1])]
 
+    stop = stop or (lambda: False)
     improved = True
-    while improved and time.perf_counter() < t_end:
+    while improved and time.perf_counter() < t_end and not stop():
         improved = False
         for k in rng.permutation(len(params)):
-            if time.perf_counter() >= t_end:
+            if time.perf_counter() >= t_end or stop():
                 break
             kind, i, j = params[k]
             if kind in ("w2", "b2"):
@@ -185,7 +188,8 @@ class IncumbentImprover:
     that max-correct's one-positive-output rows hold) improved by local search: a construction
     heuristic that uses no outside information."""
 
-    def __init__(self, instance, time_budget: float = 2.0, seed: int = 0, total_budget: float | None = None):
+    def __init__(self, instance, time_budget: float = 2.0, seed: int = 0, total_budget: float | None = None,
+                 stop=None):
         from mipnn_pyomo.objectives import hinge_cuts
 
         d = instance.data
@@ -199,6 +203,7 @@ class IncumbentImprover:
         self.spent = 0.0
         self.seed = seed
         self.calls = 0
+        self.stop = stop or (lambda: False)
         self.candidates: list[tuple[IntegerNetwork, float]] = []
         self.fixed_zero_inputs = np.flatnonzero(~np.any(d.X != 0, axis=0))
 
@@ -217,7 +222,8 @@ class IncumbentImprover:
         budget = self.time_budget if self.total_budget is None else min(self.time_budget, self.total_budget - self.spent)
         out, value, start = guided_local_search(network, self.data.X, self.score, time_budget=max(budget, 0.05),
                                                 seed=self.seed + 7919 * self.calls,
-                                                fixed_zero_inputs=self.fixed_zero_inputs, guide=self.guide)
+                                                fixed_zero_inputs=self.fixed_zero_inputs, guide=self.guide,
+                                                stop=self.stop)
         self.calls += 1
         self.spent += time.perf_counter() - t
         self.candidates.extend((net, self.sign_objective(v)) for net, v in LAST_GUIDED)
@@ -234,7 +240,7 @@ class IncumbentImprover:
         ideal = objective_upper_limit(self.instance.objective, d)
         t_end = time.perf_counter() + time_budget
         best, best_value = None, None
-        while best is None or time.perf_counter() < t_end:
+        while best is None or (time.perf_counter() < t_end and not self.stop()):
             net, value, _ = self.improve(self._zero_network())
             minimise = self.instance.objective == "min-hinge"
             if best_value is None or (value < best_value if minimise else value > best_value):

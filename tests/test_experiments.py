@@ -144,7 +144,8 @@ def test_resume_after_interrupt_redoes_nothing_and_loses_nothing(tmp_path, monke
         assert after[key]["finished_at"] == r["finished_at"] and after[key]["attempts"] == 1
     assert all(r["attempts"] == 1 for r in after.values())
     rec = next(iter(after.values()))
-    assert IntegerNetwork.from_dict(json.loads(rec["network_json"])).P == 1 and rec["solver_name"] == "highs" and rec["package_version"]
+    assert IntegerNetwork.from_dict(json.loads(rec["network_json"])).P == 1 and rec["solver_name"] == "highs"
+    assert "+src." in rec["package_version"]
     assert rec["test_accuracy"] is not None and rec["incumbents_json"].startswith("[")
 
     # a grown grid (a subset run first, then the full set) only runs the new cells
@@ -282,7 +283,7 @@ def _fake_db(path):
                                          "logistic_regression": {"train_accuracy": 0.9, "test_accuracy": 0.8, "runtime_s": 0.1},
                                          "mlp": {"train_accuracy": 1.0, "test_accuracy": 0.78, "runtime_s": 0.5}}}))
         store.record(_record("min-hinge-40-0", method="min-hinge", state="failed", status="no_solution",
-                             hit_time_limit=True, train_accuracy=None, test_accuracy=None,
+                             hit_time_limit=True, train_accuracy=None, test_accuracy=None, package_version="0.1+src.other",
                              error="NoSolutionError: no feasible network found within 60 s"))
 
 
@@ -309,6 +310,7 @@ def test_report_renders_figures_tables_and_reference_column(tmp_path, monkeypatc
     assert "context, not targets" in text
     assert "logistic regression" in text and "80.0 ± 0.0" in text
     assert "NoSolutionError" in text and "### Failed runs" in text
+    assert "2 different versions of the code" in text
 
     # reference lookup: --reference, then $MIPNN_REFERENCE_CSV, then the repository copy
     monkeypatch.setenv("MIPNN_REFERENCE_CSV", str(ref))

@@ -213,20 +213,32 @@ def network_from_vector(data, vector) -> IntegerNetwork:
 
 @contextmanager
 def sigint_as_flag(monitor: IncumbentMonitor) -> Iterator[None]:
-    """During a solve, Ctrl-C sets ``monitor.interrupt_requested`` (the adapter stops the solver
-    cleanly and returns the incumbent) instead of raising inside the solver's callback."""
+    """During a solve, Ctrl-C (SIGINT) and SIGTERM set ``monitor.interrupt_requested``: the adapter
+    stops the solver cleanly at its next check and returns the incumbent, instead of an exception
+    being raised (and lost) inside a solver callback. SIGINT ends there (the result is marked
+    interrupted); a SIGTERM is handed on to the previous handler once the solve has returned, so a
+    process asked to terminate still does."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    received: list[int] = []
 
     def handler(signum, frame):  # noqa: ARG001
         monitor.interrupt_requested = True
+        received.append(signum)
 
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+    if signal.SIGTERM in received:
+        old = previous[signal.SIGTERM]
+        if callable(old):
+            old(signal.SIGTERM, None)
+        elif old == signal.SIG_DFL:
+            os.kill(os.getpid(), signal.SIGTERM)
 
 
 class SolverAdapter(ABC):

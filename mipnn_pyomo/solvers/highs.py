@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import io
 import logging
+import sys
 import time
+from contextlib import ExitStack
 from typing import ClassVar
 
 import numpy as np
@@ -78,10 +80,21 @@ class HighsAdapter(SolverAdapter):
         load_s = time.perf_counter() - t_load
         h = opt._solver_model
         col_of = opt._pyomo_var_to_solver_var_map
-        weight_cols = np.array([col_of[id(v)] for v in instance.weight_variables()], dtype=np.int64)
+        # A weight in no constraint (a feature zero in every sample, paper variant) never reaches
+        # HiGHS: it reads as 0, which changes nothing on the training data.
+        weight_cols = np.array([col_of.get(id(v), -1) for v in instance.weight_variables()], dtype=np.int64)
+        present = weight_cols >= 0
+
+        def weights_in(columns: np.ndarray) -> np.ndarray:
+            vec = np.zeros(len(weight_cols))
+            vec[present] = columns[weight_cols[present]]
+            return vec
 
         t0 = time.perf_counter()
         monitor = IncumbentMonitor(instance, options, t0)
+        # Ctrl-C / SIGTERM from here on (heuristic included) stop the solve and keep the incumbent.
+        signals = ExitStack()
+        signals.enter_context(sigint_as_flag(monitor))
         n_cols = h.getNumCol()
         improver = None
         pending: list[np.ndarray] = []  # improved solutions waiting for the user-solution callback
@@ -91,14 +104,19 @@ class HighsAdapter(SolverAdapter):
             from mipnn_pyomo.heuristics import IncumbentImprover
 
             improver = IncumbentImprover(instance, time_budget=options.heuristic_time,
-                                         seed=options.seed or 0, total_budget=options.heuristic_total_time)
+                                         seed=options.seed or 0, total_budget=options.heuristic_total_time,
+                                         stop=lambda: monitor.interrupt_requested)
 
         def weights_of(network) -> np.ndarray:
             return np.concatenate([w.ravel() for w in network.weights] + list(network.biases))
 
         def offer_candidates(bound=None) -> None:
-            """Networks the heuristic met on the way: recorded (and returned if one meets the target)."""
+            """Networks the heuristic met on the way that beat the best training accuracy so far:
+            recorded (and returned if one meets the target)."""
             for net, value in improver.candidates:
+                best_acc = max((inc.train_accuracy for inc in monitor.incumbents), default=-1.0)
+                if net.accuracy(instance.data.X, instance.data.y) <= best_acc:
+                    continue
                 monitor.on_solution(weights_of(net), value, bound, source="local-search", payload=full_vector(net))
                 if monitor.target_met:
                     break
@@ -107,7 +125,9 @@ class HighsAdapter(SolverAdapter):
         def full_vector(network) -> np.ndarray:
             vec = np.zeros(n_cols)
             for var, val in instance.start_values(network).items():
-                vec[col_of[id(var)]] = val
+                col = col_of.get(id(var))
+                if col is not None:
+                    vec[col] = val
             return vec
 
         def on_improving(event) -> None:
@@ -116,7 +136,7 @@ class HighsAdapter(SolverAdapter):
             if sol.size == 0:
                 return
             objective = float(out.objective_function_value)
-            inc = monitor.on_solution(sol[weight_cols], objective, float(out.mip_dual_bound), payload=sol.copy())
+            inc = monitor.on_solution(weights_in(sol), objective, float(out.mip_dual_bound), payload=sol.copy())
             if monitor.should_stop:
                 event.interrupt()  # honoured where HiGHS passes input data with this event
                 return
@@ -159,8 +179,9 @@ class HighsAdapter(SolverAdapter):
                 offer_candidates()
         if start_network is not None:
             values = instance.start_values(start_network)
-            idx = np.array([col_of[id(v)] for v in values], dtype=np.int32)
-            vals = np.array(list(values.values()), dtype=float)
+            pairs = [(col_of[id(v)], val) for v, val in values.items() if id(v) in col_of]
+            idx = np.array([c for c, _ in pairs], dtype=np.int32)
+            vals = np.array([val for _, val in pairs], dtype=float)
             status = h.setSolution(len(idx), idx, vals)
             if warm_start is not None:
                 warm_accepted = status == highspy.HighsStatus.kOk
@@ -178,28 +199,32 @@ class HighsAdapter(SolverAdapter):
         previous_level = pyomo_logger.level
         pyomo_logger.setLevel(logging.ERROR)
         try:
-            with sigint_as_flag(monitor):
-                res = opt.solve(
-                    model,
-                    tee=[stream] + ([__import__("sys").stdout] if options.verbose else []),
-                    load_solutions=False,
-                    raise_exception_on_nonoptimal_result=False,
-                    time_limit=options.time_limit,
-                    threads=options.threads,
-                    rel_gap=options.mip_gap if options.mip_gap is not None else 0.0,
-                    solver_options=solver_options,
-                )
+            if monitor.interrupt_requested:  # Ctrl-C during the construction heuristic: do not start
+                solver_options["time_limit"] = 1e-6
+            res = opt.solve(
+                model,
+                tee=[stream] + ([sys.stdout] if options.verbose else []),
+                load_solutions=False,
+                raise_exception_on_nonoptimal_result=False,
+                time_limit=solver_options.pop("time_limit", options.time_limit),
+                threads=options.threads,
+                rel_gap=options.mip_gap if options.mip_gap is not None else 0.0,
+                solver_options=solver_options,
+            )
         except Exception as exc:  # Pyomo/HiGHS failure: one clear message
             raise SolverError(f"HiGHS failed: {exc}") from None
         finally:
             pyomo_logger.setLevel(previous_level)
+            signals.close()  # restores the handlers (and passes a SIGTERM on)
         wall = time.perf_counter() - t0
         log = stream.getvalue()
 
         model_status = h.getModelStatus()
         info = h.getInfo()
         has_solution = info.primal_solution_status == 2
-        if model_status == highspy.HighsModelStatus.kInterrupt:
+        if monitor.interrupt_requested and not monitor.target_met:
+            termination = Termination.INTERRUPTED
+        elif model_status == highspy.HighsModelStatus.kInterrupt:
             termination = Termination.TARGET_REACHED if monitor.target_met else Termination.INTERRUPTED
         elif res.termination_condition == TC.convergenceCriteriaSatisfied:
             termination = Termination.OPTIMAL
@@ -231,7 +256,7 @@ class HighsAdapter(SolverAdapter):
                 # Return the network that met the target, not a later incumbent of lower accuracy.
                 columns, objective = monitor.target_payload, monitor.target_objective
                 termination = Termination.TARGET_REACHED
-            final_vector = columns[weight_cols]
+            final_vector = weights_in(columns)
             # The model's variables hold the returned solution (for the exactness check).
             for var_id, col in col_of.items():
                 var = opt._vars[var_id][0] if hasattr(opt, "_vars") else None
