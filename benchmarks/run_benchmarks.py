@@ -24,6 +24,7 @@ import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -116,8 +117,7 @@ def section_build(adult, args):
     log = CsvLog("build", ["objective", "rep", "n", "build_s", "variables", "constraints", "lp_s", "mps_s"],
                  ["objective", "rep"])
     X, y, _ = adult.sample(280, 0)
-    out = RESULTS / "tmp"
-    out.mkdir(exist_ok=True)
+    out = Path(tempfile.mkdtemp(prefix="mipnn-bench-"))
     for objective in OBJECTIVES:
         for rep in range(3):
             if log.has(objective=objective, rep=rep):

@@ -17,7 +17,6 @@ import argparse
 import json
 import math
 import sys
-from pathlib import Path
 from typing import Any, Sequence
 
 from mipnn_pyomo.errors import MipnnError, ModelConfigError

@@ -6,7 +6,7 @@ import gc
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+
 
 import numpy as np
 import pyomo.environ as pyo

@@ -43,7 +43,6 @@ def test_train_json_evaluate_predict(tmp_path, capsys):
     assert len(net.preprocessing["features"]) == 108 and net.preprocessing["decimals"] == 4
 
     # predict on raw rows written as a CSV with a header
-    from mipnn_pyomo.data import load_adult  # noqa: F401  (the raw columns come from the shipped file)
     import gzip
     import importlib.resources
 

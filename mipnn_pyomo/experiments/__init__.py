@@ -10,7 +10,6 @@ See docs/experiments.md.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 
 from mipnn_pyomo.errors import ConfigError
@@ -49,16 +48,6 @@ def _workers(text: str) -> int:
     return v
 
 
-def _seconds(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not (v > 0) or math.isinf(v):
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return v
-
-
 def add_experiment_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``run``, ``report`` and ``status`` sub-commands to the ``experiment`` parser."""
     from mipnn_pyomo.experiments.runner import default_workers
@@ -73,7 +62,9 @@ def add_experiment_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="send the runs to a Dask distributed scheduler (tcp://host:8786), or 'local' to start "
                         "a local cluster of --workers processes; needs the 'dask' extra")
-    p.add_argument("--time-limit", type=_seconds, default=None, metavar="SECONDS",
+    from mipnn_pyomo.cli import _positive_float
+
+    p.add_argument("--time-limit", type=_positive_float, default=None, metavar="SECONDS",
                    help="override the config's time limit per run (part of each cell's identity)")
     p.add_argument("--retry-failed", action="store_true", help="rerun cells recorded as failed")
     p.add_argument("--quiet", action="store_true", help="no progress lines")

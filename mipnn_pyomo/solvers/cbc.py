@@ -117,8 +117,6 @@ class CbcAdapter(SolverAdapter):
 
     def solve(self, instance, options: SolveOptions, warm_start: IntegerNetwork | None = None) -> SolveResult:
         self.require_available()
-        import pyomo.environ as pyo
-
         model = instance.model
         t0 = time.perf_counter()
         monitor = IncumbentMonitor(instance, options, t0)
