@@ -363,26 +363,22 @@ def test_gurobi_licence_too_small(tmp_path, capsys):
 NO_INCUMBENT_OPTIONS = {"mip_heuristic_run_feasibility_jump": False, "presolve": "off"}
 
 
-def test_no_incumbent_at_the_time_limit(tmp_path, capsys, monkeypatch):
+def test_no_incumbent_at_the_time_limit(tmp_path, capsys):
     from conftest import random_instance
 
     X, y = random_instance(0, n=30, d=5)
     with pytest.raises(NoSolutionError, match=r"no feasible network found within 0.001 s"):
         train_network(X, y, hidden=(8,), objective="max-correct", time_limit=1e-3, target_accuracy=None,
                       solver_options=NO_INCUMBENT_OPTIONS, heuristic=False)
-    # the HiGHS adapter's construction heuristic always finds a network: switch it off (no CLI flag)
-    import functools
-
-    import mipnn_pyomo.training as training
-
-    monkeypatch.setattr(training, "train_network", functools.partial(training.train_network, heuristic=False))
+    # the HiGHS adapter's construction heuristic always finds a network: switch it off
     train = random_csv(tmp_path / "t.csv", 30, 5, seed=0)
     test = random_csv(tmp_path / "v.csv", 6, 5, seed=1)
     opts = write(tmp_path / "opts.json", json.dumps(NO_INCUMBENT_OPTIONS))
     model = tmp_path / "never.json"
     cli_error(capsys, ["train", "--csv", train, "--test-csv", test, "--target", "label", "--n-train", "30",
                        "--hidden", "8", "--objective", "max-correct", "--time-limit", "0.001",
-                       "--target-accuracy", "none", "--solver-options", opts, "--quiet", "--out", model],
+                       "--target-accuracy", "none", "--solver-options", opts, "--quiet", "--out", model,
+                       "--no-heuristic"],
               "no feasible network found within 0.001 s")
     assert not model.exists()
 
