@@ -74,9 +74,12 @@ def guided_local_search(network, X, score: ScoreFunction, *, time_budget: float 
             guide = ScoreFunction("min-hinge", score.y, score.Y.shape[1], 1, 0, 0.5, [])
             guide.Y, guide.scale = score.Y, score.scale
             guide.cuts = _squared_hinge_chords()
-        network, _, _ = local_search(network, X, guide, time_budget=time_budget / 2, seed=seed,
-                                     fixed_zero_inputs=fixed_zero_inputs, stop=stop)
-        guided = network
+        guided, _, _ = local_search(network, X, guide, time_budget=time_budget / 2, seed=seed,
+                                    fixed_zero_inputs=fixed_zero_inputs, stop=stop)
+        # max-correct's rows need exactly one non-negative output per sample; the hinge guide does
+        # not keep that, so polish from the guided network only where it is still a MIP solution.
+        if np.isfinite(score.objective_value(guided.output_scores(X))):
+            network = guided
     network, value, _ = local_search(network, X, score, time_budget=time_budget / 2, seed=seed + 1,
                                      fixed_zero_inputs=fixed_zero_inputs, stop=stop)
     if guided is not None:
@@ -240,9 +243,14 @@ class IncumbentImprover:
         ideal = objective_upper_limit(self.instance.objective, d)
         t_end = time.perf_counter() + time_budget
         best, best_value = None, None
-        while best is None or (time.perf_counter() < t_end and not self.stop()):
+        minimise = self.instance.objective == "min-hinge"
+        while not self.stop():
+            now = time.perf_counter()
+            if now >= t_end and (best is not None or now >= t_end + time_budget):
+                break  # out of time (a little longer while no network is feasible yet)
             net, value, _ = self.improve(self._zero_network())
-            minimise = self.instance.objective == "min-hinge"
+            if not np.isfinite(value):
+                continue  # not a MIP solution (max-correct: an output pattern its rows forbid)
             if best_value is None or (value < best_value if minimise else value > best_value):
                 best, best_value = net, value
             if abs(best_value - ideal) < 1e-9:
@@ -251,7 +259,7 @@ class IncumbentImprover:
                 n.accuracy(d.X, d.y) >= target_accuracy for n in [best] + [c for c, _ in self.candidates]
             ):
                 break
-        return best
+        return best if best is not None else self._zero_network()
 
     def _zero_network(self) -> IntegerNetwork:
         d = self.data

@@ -1,0 +1,48 @@
+"""The local-search heuristic: its scores are the forward-pass objective, it never makes a start
+worse, and it only ever proposes networks that are MIP solutions."""
+
+import numpy as np
+import pytest
+
+from mipnn_pyomo.data import load_adult
+from mipnn_pyomo.formulation import ProblemData
+from mipnn_pyomo.heuristics import IncumbentImprover
+from mipnn_pyomo.instance import build_instance
+from mipnn_pyomo.objectives import OBJECTIVES
+
+
+@pytest.fixture(scope="module")
+def adult():
+    return load_adult()
+
+
+@pytest.mark.parametrize("objective", list(OBJECTIVES))
+@pytest.mark.parametrize("P", [1, 3])
+def test_local_search_values_are_forward_pass_objectives(adult, objective, P):
+    X, y, _ = adult.sample(80, P)
+    inst = build_instance(ProblemData(X, y, 2, (6,), P), objective)
+    imp = IncumbentImprover(inst, time_budget=0.5, seed=P)
+    start = imp._zero_network()
+    net, value, start_value = imp.improve(start)
+    assert value == pytest.approx(inst.evaluate(net))
+    assert start_value == pytest.approx(inst.evaluate(start))
+    if inst.sense == "maximize":
+        assert value >= start_value
+    else:
+        assert value <= start_value
+    assert all(np.abs(w).max() <= P for w in net.weights)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_max_correct_construction_is_always_a_mip_solution(adult, seed):
+    """max-correct's rows need exactly one non-negative output on every sample; the hinge-guided
+    phase does not keep that, so the construction must filter (a regression: an infeasible network
+    was once returned and the exactness check caught it)."""
+    X, y, _ = adult.sample(120, seed)
+    inst = build_instance(ProblemData(X, y, 2, (8,), 3), "max-correct")
+    imp = IncumbentImprover(inst, time_budget=0.3, seed=seed)
+    net = imp.construct(0.8)
+    s = net.output_scores(inst.data.X)
+    assert np.all((s >= 0).sum(axis=1) == 1)
+    for cand, _ in imp.candidates:
+        assert np.all((cand.output_scores(inst.data.X) >= 0).sum(axis=1) == 1)
