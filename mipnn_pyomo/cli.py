@@ -25,46 +25,36 @@ from mipnn_pyomo.errors import MipnnError, ModelConfigError
 # --------------------------------------------------------------------------- shared options
 
 
-def _target_accuracy(text: str) -> float | None:
-    if text.lower() in ("none", "off", "optimal"):
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"target accuracy must be a number in (0, 1] or 'none', got {text!r}") from None
-    if not (0 < value <= 1):
-        raise argparse.ArgumentTypeError(f"target accuracy must be in (0, 1], got {value}")
-    return value
+def _number(kind: type, what: str, low: float, high: float = math.inf, low_open: bool = False, none_words=()):
+    """An argparse type: a ``kind`` number in [low, high] (or (low, high] with ``low_open``), or
+    None for one of ``none_words``; a one-line error naming ``what`` otherwise."""
+    bounded = high < math.inf
+    interval = f"{'(' if low_open else '['}{low:g}, {high:g}]" if bounded else f"{'>' if low_open else '>='} {low:g}"
+    prefix = f"{what} " if what else ""
+
+    def parse(text: str):
+        if text.lower() in none_words:
+            return None
+        try:
+            value = kind(text)
+        except ValueError:
+            if none_words:
+                message = f"{prefix}must be a number in {interval} or {none_words[0]!r}, got {text!r}"
+            else:
+                message = f"expected {'an integer' if kind is int else 'a number'}, got {text!r}"
+            raise argparse.ArgumentTypeError(message) from None
+        if not ((value > low) if low_open else (value >= low)) or value > high or math.isinf(value):
+            shape = f"in {interval}" if bounded else ("an integer " if kind is int else "") + interval
+            raise argparse.ArgumentTypeError(f"{prefix}must be {shape}, got {text}")
+        return value
+
+    return parse
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (value > 0) or math.isinf(value):
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text}")
-    return value
-
-
-def _margin(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (0 < value <= 1):
-        raise argparse.ArgumentTypeError(f"margin must be in (0, 1], got {value}")
-    return value
+_target_accuracy = _number(float, "target accuracy", 0, 1, low_open=True, none_words=("none", "off", "optimal"))
+_positive_float = _number(float, "", 0, low_open=True)
+_positive_int = _number(int, "", 1)
+_margin = _number(float, "margin", 0, 1, low_open=True)
 
 
 def add_data_arguments(p: argparse.ArgumentParser) -> None:
