@@ -24,8 +24,10 @@ from mipnn_pyomo.network import IntegerNetwork, sign
 class ScoreFunction:
     """Training objective as a function of the output scores S (N, n_out), larger is better."""
 
-    def __init__(self, objective: str, y: np.ndarray, n_classes: int, P: int, H: int, margin: float, cuts=None):
+    def __init__(self, objective: str, y: np.ndarray, n_classes: int, P: int, H: int, margin: float, cuts=None,
+                 one_positive: bool = False):
         self.objective = objective
+        self.one_positive = one_positive  # only networks with exactly one non-negative output per sample
         self.y = np.asarray(y)
         self.Y = np.where(np.arange(n_classes)[None, :] == self.y[:, None], 1, -1)
         self.scale = P * (H + 1) / 2.0
@@ -41,7 +43,10 @@ class ScoreFunction:
             loss = np.zeros_like(z, dtype=float)
             for slope, intercept in self.cuts:
                 loss = np.maximum(loss, slope * z + intercept)
-            return -loss.sum(axis=(-1, -2))
+            value = -loss.sum(axis=(-1, -2))
+            if self.one_positive:
+                value = np.where(((S >= 0).sum(axis=-1) == 1).all(axis=-1), value, -np.inf)
+            return value
         # max-correct: the MIP needs exactly one non-negative output on every sample
         positive = S >= 0
         one = positive.sum(axis=-1) == 1
@@ -77,7 +82,10 @@ def guided_local_search(network, X, score: ScoreFunction, *, time_budget: float 
         guided, _, _ = local_search(network, X, guide, time_budget=time_budget / 2, seed=seed,
                                     fixed_zero_inputs=fixed_zero_inputs, stop=stop)
         # max-correct's rows need exactly one non-negative output per sample; the hinge guide does
-        # not keep that, so polish from the guided network only where it is still a MIP solution.
+        # not keep that, so polish from the guided network only where it is still a MIP solution
+        # (for two classes, after pairing its outputs so that exactly one is non-negative).
+        if not np.isfinite(score.objective_value(guided.output_scores(X))) and guided.n_outputs == 2:
+            guided = pair_outputs(guided)
         if np.isfinite(score.objective_value(guided.output_scores(X))):
             network = guided
     network, value, _ = local_search(network, X, score, time_budget=time_budget / 2, seed=seed + 1,
@@ -93,6 +101,20 @@ def guided_local_search(network, X, score: ScoreFunction, *, time_budget: float 
 # solution): IncumbentImprover hands them to the solver adapter as candidates, since they often
 # have a higher training accuracy than the objective's own local optimum.
 LAST_GUIDED: list = []
+
+
+def pair_outputs(network: IntegerNetwork) -> IntegerNetwork:
+    """A two-output network whose outputs always have exactly one non-negative: output 0 keeps the
+    decision s0 - s1 (clipped to [-P, P]) and output 1 = -output 0 - 1, so s0 >= 0 <=> s1 <= -1."""
+    P = network.P
+    W = [w.copy() for w in network.weights]
+    B = [b.copy() for b in network.biases]
+    w_out = np.clip(W[-1][:, 0] - W[-1][:, 1], -P, P)
+    b0 = int(np.clip(B[-1][0] - B[-1][1], -P, P - 1))
+    W[-1] = np.stack([w_out, -w_out], axis=1)
+    B[-1] = np.array([b0, -b0 - 1])
+    return IntegerNetwork(W, B, P, classes=list(network.classes), preprocessing=network.preprocessing,
+                          training=dict(network.training), tie_seed=network.tie_seed)
 
 
 def _squared_hinge_chords(n: int = 41, margin: float = 0.5) -> list[tuple[float, float]]:
@@ -200,7 +222,10 @@ class IncumbentImprover:
         self.data = d
         cuts = hinge_cuts(d, instance.options)
         self.score = ScoreFunction(instance.objective, d.y, d.n_classes, d.P, d.H, instance.options.margin, cuts)
-        self.guide = ScoreFunction("min-hinge", d.y, d.n_classes, d.P, d.H, instance.options.margin, cuts)
+        # max-correct's guide stays inside its feasible set (one non-negative output per sample)
+        # only for more than two classes; with two, its result is repaired by pair_outputs.
+        self.guide = ScoreFunction("min-hinge", d.y, d.n_classes, d.P, d.H, instance.options.margin, cuts,
+                                   one_positive=instance.objective == "max-correct" and d.n_classes > 2)
         self.time_budget = time_budget
         self.total_budget = total_budget
         self.spent = 0.0

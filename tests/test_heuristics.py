@@ -46,3 +46,17 @@ def test_max_correct_construction_is_always_a_mip_solution(adult, seed):
     assert np.all((s >= 0).sum(axis=1) == 1)
     for cand, _ in imp.candidates:
         assert np.all((cand.output_scores(inst.data.X) >= 0).sum(axis=1) == 1)
+
+
+def test_pair_outputs_makes_exactly_one_output_non_negative():
+    from mipnn_pyomo.heuristics import pair_outputs
+    from mipnn_pyomo.network import IntegerNetwork
+
+    rng = np.random.default_rng(0)
+    for P in (1, 3):
+        net = IntegerNetwork([rng.integers(-P, P + 1, (5, 4)), rng.integers(-P, P + 1, (4, 2))],
+                             [rng.integers(-P, P + 1, 4), np.array([P, -P])], P)
+        paired = pair_outputs(net)
+        s = paired.output_scores(np.round(rng.random((200, 5)), 4))
+        assert np.all((s >= 0).sum(axis=1) == 1)
+        assert all(np.abs(w).max() <= P for w in paired.weights + paired.biases)
