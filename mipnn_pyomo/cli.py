@@ -364,6 +364,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=_positive_int, default=None)
     p.add_argument("--format", choices=["table", "csv", "markdown"], default="table")
     p.add_argument("--out", metavar="FILE", help="also write the table here")
+    p.add_argument("--no-heuristic", action="store_true",
+                   help="compare the solvers alone: no local-search heuristic (it runs with HiGHS only)")
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("experiment", help="run or report a grid of experiments (see experiments/)")

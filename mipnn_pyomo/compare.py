@@ -192,6 +192,7 @@ def compare_from_args(args) -> int:
         formulation=formulation_from_args(args),
         time_limit=args.time_limit,
         threads=args.threads,
+        heuristic=not args.no_heuristic,
     )
     text = render(df, args.format)
     sys.stdout.write(text)
