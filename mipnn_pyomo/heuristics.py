@@ -258,10 +258,12 @@ class IncumbentImprover:
         LAST_GUIDED.clear()
         return out, self.sign_objective(value), self.sign_objective(start)
 
-    def construct(self, time_budget: float = 3.0, target_accuracy: float | None = None) -> IntegerNetwork:
+    def construct(self, time_budget: float = 3.0, target_accuracy: float | None = None,
+                  extra_for_target: float = 0.0) -> IntegerNetwork:
         """Restarts of the search from the zero network (each with its own random move order) until
-        ``time_budget`` seconds are spent, a network (or a candidate) meets ``target_accuracy``, or the
-        objective reaches its trivial bound; the best network by objective."""
+        ``time_budget`` seconds are spent (up to ``extra_for_target`` more while no network meets
+        ``target_accuracy``), a network (or a candidate) meets the target, or the objective reaches
+        its trivial bound; the best network by objective."""
         from mipnn_pyomo.objectives import objective_upper_limit
 
         d = self.data
@@ -271,8 +273,10 @@ class IncumbentImprover:
         minimise = self.instance.objective == "min-hinge"
         while not self.stop():
             now = time.perf_counter()
-            if now >= t_end and (best is not None or now >= t_end + time_budget):
-                break  # out of time (a little longer while no network is feasible yet)
+            if now >= t_end and best is not None and (target_accuracy is None or now >= t_end + extra_for_target):
+                break  # out of time (longer while the target is not met)
+            if now >= t_end + max(time_budget, extra_for_target):
+                break  # (and while no network is feasible yet)
             net, value, _ = self.improve(self._zero_network())
             if not np.isfinite(value):
                 continue  # not a MIP solution (max-correct: an output pattern its rows forbid)
