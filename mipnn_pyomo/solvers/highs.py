@@ -170,8 +170,9 @@ class HighsAdapter(SolverAdapter):
         if start_network is None and improver is not None:
             # construction heuristic: local search from the all-zero network (no outside information)
             budget = min(options.heuristic_construct_time, 0.01 * instance.data.n_samples)
-            # while the accuracy target is not met, restarts may take up to 5% of the time limit (30 s max)
-            extra = min(30.0, 0.05 * (options.time_limit or 600.0))
+            # while the accuracy target is not met, restarts may go on for up to 0.02 N s (at most
+            # 5% of the time limit, 30 s): small instances are better left to the solver itself
+            extra = min(30.0, 0.05 * (options.time_limit or 600.0), 0.02 * instance.data.n_samples)
             start_network = improver.construct(budget, options.target_accuracy, extra_for_target=extra)
             constructed = full_vector(start_network)
             _keep_best(own_best, instance.evaluate(start_network), constructed, instance.sense)
