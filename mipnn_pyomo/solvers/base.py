@@ -173,6 +173,8 @@ class IncumbentMonitor:
 
     def on_solution(self, vector, objective: float | None, bound: float | None, source: str = "solver",
                     payload: Any = None) -> Incumbent:
+        if bound is not None and not math.isfinite(bound):
+            bound = None  # no dual bound yet (HiGHS reports +-inf before its search)
         network = self.network_from_vector(vector)
         d = self.instance.data
         acc = network.accuracy(d.X, d.y)
