@@ -98,10 +98,14 @@ class MIPNetClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def decision_function(self, X):
-        """Normalised outputs yhat (n, n_classes); for two classes, yhat_1 - yhat_0."""
+        """Normalised outputs yhat (n, n_classes); for two classes, yhat_1 - yhat_0 (> 0 exactly
+        when class 1 is predicted, ties included)."""
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
         out = self.network_.normalised_outputs(X)
+        # Ties between outputs are broken by the network's seeded choice; a nudge far below the
+        # output lattice step 2 / (P (H + 1)) makes the decision agree with predict() there too.
+        out = out + 1e-9 * np.eye(out.shape[1])[self.network_.predict_index(X)]
         return out[:, 1] - out[:, 0] if len(self.classes_) == 2 else out
 
     def predict(self, X):

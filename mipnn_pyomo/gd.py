@@ -47,7 +47,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from mipnn_pyomo.errors import DataError, ModelConfigError
-from mipnn_pyomo.network import IntegerNetwork, tie_break_argmax
+from mipnn_pyomo.network import IntegerNetwork, row_keys, tie_break_argmax
 
 __all__ = [
     "GDResult",
@@ -315,10 +315,11 @@ def train_gd(
     history: list[dict[str, Any]] = []
     status = "max_epochs"
     epoch = 0
+    keys = row_keys(Xr, decimals)
     for epoch in range(1, int(max_epochs) + 1):
         loss, grads, s = gd_loss_and_grads(params, Xr, Y, P, windows, mode="ste", decimals=decimals,
                                            backprop=backprop)
-        acc = float(np.mean(tie_break_argmax(s, 0) == y))  # same scores and tie-break as IntegerNetwork
+        acc = float(np.mean(tie_break_argmax(s, 0, keys) == y))  # same scores and tie-break as IntegerNetwork
         key = (acc, -loss)
         if best_key is None or key > best_key:
             best_key, best_ints, best_epoch = key, [quantize(p, P) for p in params], epoch

@@ -14,6 +14,7 @@ accuracy: every accuracy this library reports is computed here.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,18 +33,30 @@ def sign(a: np.ndarray) -> np.ndarray:
     return np.where(a >= 0, 1, -1).astype(np.int64)
 
 
-def tie_break_argmax(scores: np.ndarray, seed: int = 0) -> np.ndarray:
+def tie_break_argmax(scores: np.ndarray, seed: int = 0, row_keys: np.ndarray | None = None) -> np.ndarray:
     """Row-wise argmax of integer ``scores`` (n, k); ties broken by a random choice seeded by ``seed``.
 
-    The choice for row i depends only on (seed, i) through one generator draw per row, so equal
-    inputs give equal predictions."""
+    With ``row_keys`` (one integer per row, e.g. :func:`row_keys` of the inputs) the choice for a
+    row depends only on (seed, its key), so a sample is predicted the same wherever it stands in a
+    batch; without, one generator draw per row position."""
     scores = np.asarray(scores)
     best = scores.max(axis=1, keepdims=True)
     is_max = scores == best
-    rng = np.random.default_rng(seed)
+    if row_keys is None:
+        keys = np.random.default_rng(seed).random(scores.shape)
+    else:
+        keys = np.zeros(scores.shape)
+        for i in np.flatnonzero(is_max.sum(axis=1) > 1):  # ties are rare: draw only for them
+            keys[i] = np.random.default_rng([int(seed) & 0xFFFFFFFF, int(row_keys[i])]).random(scores.shape[1])
     # A random key per (row, output); the maximal output with the largest key wins.
-    keys = rng.random(scores.shape)
     return np.argmax(np.where(is_max, keys, -1.0), axis=1)
+
+
+def row_keys(X: np.ndarray, decimals: int = 4) -> np.ndarray:
+    """A 63-bit key per row from its values on the 10^-d grid (for order-free tie breaking)."""
+    grid = np.ascontiguousarray(np.rint(np.asarray(X, dtype=float) * 10.0**decimals).astype(np.int64))
+    return np.array([int.from_bytes(hashlib.blake2b(row.tobytes(), digest_size=8).digest(), "little") >> 1
+                     for row in grid], dtype=np.int64)
 
 
 @dataclass
@@ -134,7 +147,8 @@ class IntegerNetwork:
 
     def predict_index(self, X: np.ndarray) -> np.ndarray:
         """Class index per row: argmax of the outputs, ties broken by a random choice seeded by tie_seed."""
-        return tie_break_argmax(self.output_scores(X), self.tie_seed)
+        decimals = int((self.preprocessing or {}).get("decimals", 4))
+        return tie_break_argmax(self.output_scores(X), self.tie_seed, row_keys(X, decimals))
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Class label per row."""

@@ -17,7 +17,7 @@ import numpy as np
 from mipnn_pyomo.errors import ExactnessError, ModelConfigError
 from mipnn_pyomo.formulation import FormulationOptions, ProblemData, implied_activations_and_scores
 from mipnn_pyomo.instance import TrainingInstance, build_instance
-from mipnn_pyomo.network import IntegerNetwork, tie_break_argmax
+from mipnn_pyomo.network import IntegerNetwork, row_keys, tie_break_argmax
 from mipnn_pyomo.objectives import get_objective
 from mipnn_pyomo.solvers import SolveOptions, SolveResult, get_solver
 
@@ -73,7 +73,7 @@ def check_exactness(instance: TrainingInstance, network: IntegerNetwork) -> Exac
         bad |= rows
     score_rows = np.any(mip_scores != fwd_scores, axis=1)
     bad |= score_rows
-    mip_pred = tie_break_argmax(mip_scores, network.tie_seed)
+    mip_pred = tie_break_argmax(mip_scores, network.tie_seed, row_keys(d.X, d.decimals))
     fwd_pred = network.predict_index(d.X)
     pred_ok = bool(np.all(mip_pred == fwd_pred))
     mip_obj = pyo.value(instance.model.objective, exception=False)

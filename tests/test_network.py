@@ -97,3 +97,15 @@ def test_truncated_model_file(tmp_path):
 def test_missing_model_file(tmp_path):
     with pytest.raises(ModelFileError, match="does not exist"):
         IntegerNetwork.load(tmp_path / "nope.json")
+
+
+def test_predictions_do_not_depend_on_row_order():
+    """Ties are broken per sample (seeded by the sample's values), so shuffling a batch shuffles
+    the predictions with it (scikit-learn's sample-order invariance)."""
+    net = IntegerNetwork([np.zeros((3, 2), dtype=int), np.zeros((2, 3), dtype=int)],
+                         [np.zeros(2, dtype=int), np.zeros(3, dtype=int)], P=1)  # every output ties
+    X = np.round(np.random.default_rng(0).random((300, 3)), 4)
+    pred = net.predict_index(X)
+    perm = np.random.default_rng(1).permutation(len(X))
+    assert np.array_equal(net.predict_index(X[perm]), pred[perm])
+    assert len(set(pred.tolist())) == 3  # still a random choice among the tied outputs
