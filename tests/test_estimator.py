@@ -73,7 +73,9 @@ def test_scikit_learn_estimator_checks_selected():
     """A fast subset of scikit-learn's estimator checks (the full set runs under -m slow)."""
     from sklearn.utils.estimator_checks import estimator_checks_generator
 
-    est = MIPNetClassifier(hidden=(2,), P=3, time_limit=2, target_accuracy=0.5, mip_start="gd")
+    # target 0.5: each fit stops at its first incumbent; a generous limit keeps the GD start (whose
+    # time budget is min(30 s, time_limit)) from ending on the clock, so fits are deterministic
+    est = MIPNetClassifier(hidden=(2,), P=3, time_limit=30, target_accuracy=0.5, mip_start="gd")
     ran = set()
     for estimator, check in estimator_checks_generator(est, legacy=True):
         name = getattr(check, "func", check).__name__
