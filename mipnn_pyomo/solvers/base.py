@@ -286,6 +286,10 @@ class SolverAdapter(ABC):
     @abstractmethod
     def solve(self, instance, options: SolveOptions, warm_start: IntegerNetwork | None = None) -> SolveResult: ...
 
+    def finish(self, instance, monitor: "IncumbentMonitor", **kwargs) -> SolveResult:
+        """:func:`finish_result` with this adapter's solver name and version filled in."""
+        return finish_result(instance, monitor, solver=self.name.value, solver_version=self.version(), **kwargs)
+
 
 def finish_result(
     instance,

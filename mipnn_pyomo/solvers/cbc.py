@@ -40,7 +40,6 @@ from mipnn_pyomo.solvers.base import (
     SolverAdapter,
     SolverName,
     Termination,
-    finish_result,
     sigint_as_flag,
 )
 
@@ -190,7 +189,7 @@ class CbcAdapter(SolverAdapter):
             objective = float(instance.evaluate(network))
             bound = _parse_bound(last_log, objective, instance.sense, termination, objective_stop is not None and len(logs) == 1)
         warm_accepted = _start_was_accepted(log) if warm_start is not None else None
-        return finish_result(
+        return self.finish(
             instance,
             monitor,
             termination=termination,
@@ -198,8 +197,6 @@ class CbcAdapter(SolverAdapter):
             objective=objective,
             bound=bound,
             wall_s=wall,
-            solver=self.name.value,
-            solver_version=self.version(),
             options=options,
             log=log,
             warm_start_accepted=warm_accepted,

@@ -37,7 +37,6 @@ from mipnn_pyomo.solvers.base import (
     SolverAdapter,
     SolverName,
     Termination,
-    finish_result,
     sigint_as_flag,
 )
 
@@ -268,7 +267,7 @@ class GurobiAdapter(SolverAdapter):
             except (gp.GurobiError, AttributeError):
                 bound = None
             opt.load_vars()  # the model's variables now hold the final solution (for exactness checks)
-        return finish_result(
+        return self.finish(
             instance,
             monitor,
             termination=termination,
@@ -276,8 +275,6 @@ class GurobiAdapter(SolverAdapter):
             objective=objective,
             bound=bound,
             wall_s=wall,
-            solver=self.name.value,
-            solver_version=self.version(),
             options=options,
             log=log,
             load_s=load_s,

@@ -27,7 +27,6 @@ from mipnn_pyomo.solvers.base import (
     SolverAdapter,
     SolverName,
     Termination,
-    finish_result,
     sigint_as_flag,
 )
 
@@ -265,7 +264,7 @@ class HighsAdapter(SolverAdapter):
                 var = opt._vars[var_id][0] if hasattr(opt, "_vars") else None
                 if var is not None:
                     var.set_value(float(columns[col]), skip_validation=True)
-        return finish_result(
+        return self.finish(
             instance,
             monitor,
             termination=termination,
@@ -273,8 +272,6 @@ class HighsAdapter(SolverAdapter):
             objective=objective,
             bound=bound,
             wall_s=wall,
-            solver=self.name.value,
-            solver_version=self.version(),
             options=options,
             log=log,
             load_s=load_s,
