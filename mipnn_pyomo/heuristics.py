@@ -35,7 +35,13 @@ class ScoreFunction:
         self.cuts = cuts or []
 
     def objective_value(self, S: np.ndarray) -> np.ndarray:
-        """The MIP objective (larger is better: min-hinge is negated) of (..., N, n_out) scores."""
+        """The MIP objective (larger is better: min-hinge is negated) of (..., N, n_out) scores;
+        for the ``accuracy`` guide, the number of samples whose true output is strictly the largest
+        (a lower bound on the forward pass's correct count, which may also win ties)."""
+        if self.objective == "accuracy":
+            true = S[..., np.arange(len(self.y)), self.y]
+            other = np.where(self.Y < 0, S, np.iinfo(np.int64).min).max(axis=-1)
+            return (true > other).sum(axis=-1).astype(float)
         if self.objective == "sat-margin":
             return (self.Y * S >= self.threshold).sum(axis=(-1, -2)).astype(float)
         if self.objective == "min-hinge":
@@ -68,7 +74,7 @@ class ScoreFunction:
 
 def guided_local_search(network, X, score: ScoreFunction, *, time_budget: float = 2.0, seed: int = 0,
                         fixed_zero_inputs=None, guide: ScoreFunction | None = None,
-                        stop=None) -> tuple[IntegerNetwork, float, float]:
+                        stop=None, done=None) -> tuple[IntegerNetwork, float, float]:
     """For the counting objectives (sat-margin, max-correct), whose single-move landscape is mostly
     flat, first descend the hinge loss (a smooth guide toward margins), then polish by the objective
     itself; min-hinge searches its own objective. Returns as :func:`local_search`."""
@@ -80,7 +86,7 @@ def guided_local_search(network, X, score: ScoreFunction, *, time_budget: float 
             guide.Y, guide.scale = score.Y, score.scale
             guide.cuts = _squared_hinge_chords()
         guided, _, _ = local_search(network, X, guide, time_budget=time_budget / 2, seed=seed,
-                                    fixed_zero_inputs=fixed_zero_inputs, stop=stop)
+                                    fixed_zero_inputs=fixed_zero_inputs, stop=stop, done=done)
         # max-correct's rows need exactly one non-negative output per sample; the hinge guide does
         # not keep that, so polish from the guided network only where it is still a MIP solution
         # (for two classes, after pairing its outputs so that exactly one is non-negative).
@@ -89,7 +95,7 @@ def guided_local_search(network, X, score: ScoreFunction, *, time_budget: float 
         if np.isfinite(score.objective_value(guided.output_scores(X))):
             network = guided
     network, value, _ = local_search(network, X, score, time_budget=time_budget / 2, seed=seed + 1,
-                                     fixed_zero_inputs=fixed_zero_inputs, stop=stop)
+                                     fixed_zero_inputs=fixed_zero_inputs, stop=stop, done=done)
     if guided is not None:
         guided_value = float(score.objective_value(guided.output_scores(X)))
         if np.isfinite(guided_value):
@@ -133,10 +139,12 @@ def local_search(
     seed: int = 0,
     fixed_zero_inputs: np.ndarray | None = None,
     stop=None,
+    done=None,
 ) -> tuple[IntegerNetwork, float, float]:
     """(improved network, its objective value, the starting objective value), values as
     ``score.objective_value`` (min-hinge negated). One hidden layer: incremental moves on every
-    parameter; deeper networks: output-layer moves only."""
+    parameter; deeper networks: output-layer moves only. ``done(S)`` (output scores -> bool) ends
+    the search as soon as it holds (for example, a training-accuracy target is met)."""
     t_end = time.perf_counter() + time_budget
     rng = np.random.default_rng(seed)
     P = network.P
@@ -164,11 +172,13 @@ def local_search(
         params += [("b1", 0, j) for j in range(W[0].shape[1])]
 
     stop = stop or (lambda: False)
-    improved = True
+    reached = (lambda: bool(done(S))) if done is not None else (lambda: False)
+    improved = not reached()
     while improved and time.perf_counter() < t_end and not stop():
         improved = False
         for k in rng.permutation(len(params)):
-            if time.perf_counter() >= t_end or stop():
+            if time.perf_counter() >= t_end or stop() or (improved and reached()):
+                improved = improved and not reached()
                 break
             kind, i, j = params[k]
             if kind in ("w2", "b2"):
@@ -226,6 +236,8 @@ class IncumbentImprover:
         # only for more than two classes; with two, its result is repaired by pair_outputs.
         self.guide = ScoreFunction("min-hinge", d.y, d.n_classes, d.P, d.H, instance.options.margin, cuts,
                                    one_positive=instance.objective == "max-correct" and d.n_classes > 2)
+        # Toward a training-accuracy target: count of strictly correct samples, hinge tie-break.
+        self.accuracy_guide = ScoreFunction("accuracy", d.y, d.n_classes, d.P, d.H, instance.options.margin)
         self.time_budget = time_budget
         self.total_budget = total_budget
         self.spent = 0.0
@@ -242,28 +254,61 @@ class IncumbentImprover:
     def budget_left(self) -> bool:
         return self.total_budget is None or self.spent < self.total_budget
 
-    def improve(self, network: IntegerNetwork) -> tuple[IntegerNetwork, float, float]:
+    def improve(self, network: IntegerNetwork, done=None) -> tuple[IntegerNetwork, float, float]:
         """(network, objective, objective of the input) with objectives in the MIP's own sense.
-        Other feasible networks met on the way are appended to ``self.candidates``."""
+        Other feasible networks met on the way are appended to ``self.candidates``. ``done(S)``
+        ends the search early (see :meth:`target_reached`)."""
         LAST_GUIDED.clear()
         t = time.perf_counter()
         budget = self.time_budget if self.total_budget is None else min(self.time_budget, self.total_budget - self.spent)
         out, value, start = guided_local_search(network, self.data.X, self.score, time_budget=max(budget, 0.05),
                                                 seed=self.seed + 7919 * self.calls,
                                                 fixed_zero_inputs=self.fixed_zero_inputs, guide=self.guide,
-                                                stop=self.stop)
+                                                stop=self.stop, done=done)
         self.calls += 1
         self.spent += time.perf_counter() - t
         self.candidates.extend((net, self.sign_objective(v)) for net, v in LAST_GUIDED)
         LAST_GUIDED.clear()
         return out, self.sign_objective(value), self.sign_objective(start)
 
+    def target_reached(self, target_accuracy: float | None):
+        """``done(S)`` for the searches: ceil(target N) samples strictly correct (None: never)."""
+        if target_accuracy is None:
+            return None
+        goal = float(np.ceil(target_accuracy * self.data.n_samples - 1e-9))
+        return lambda S: self.accuracy_guide.objective_value(S) >= goal
+
+    def toward_target(self, network: IntegerNetwork, target_accuracy: float,
+                      time_budget: float) -> IntegerNetwork | None:
+        """Local search by training accuracy from ``network`` (a local optimum of the objective),
+        stopping as soon as ceil(target N) samples are strictly correct. The objective's local
+        optimum often sits a few samples short of the target (min-hinge with P >= 7 above all); any
+        network is a sat-margin / min-hinge solution, and max-correct's two-output networks are
+        made one by :func:`pair_outputs`. A result that is a MIP solution and meets the target is
+        appended to ``candidates`` (with its objective) and returned; otherwise None."""
+        d = self.data
+        t = time.perf_counter()
+        net, _, _ = local_search(network, d.X, self.accuracy_guide, time_budget=max(time_budget, 0.05),
+                                 seed=self.seed + 104729 + self.calls, fixed_zero_inputs=self.fixed_zero_inputs,
+                                 stop=self.stop, done=self.target_reached(target_accuracy))
+        self.calls += 1
+        self.spent += time.perf_counter() - t
+        value = float(self.score.objective_value(net.output_scores(d.X)))
+        if not np.isfinite(value) and net.n_outputs == 2:
+            net = pair_outputs(net)
+            value = float(self.score.objective_value(net.output_scores(d.X)))
+        if not np.isfinite(value) or net.accuracy(d.X, d.y) < target_accuracy:
+            return None
+        self.candidates.append((net, self.sign_objective(value)))
+        return net
+
     def construct(self, time_budget: float = 3.0, target_accuracy: float | None = None,
                   extra_for_target: float = 0.0) -> IntegerNetwork:
         """Restarts of the search from the zero network (each with its own random move order) until
         ``time_budget`` seconds are spent (up to ``extra_for_target`` more while no network meets
         ``target_accuracy``), a network (or a candidate) meets the target, or the objective reaches
-        its trivial bound; the best network by objective."""
+        its trivial bound; the best network by objective. While the target is not met, each
+        restart's result is also pushed toward it by :meth:`toward_target` (a candidate)."""
         from mipnn_pyomo.objectives import objective_upper_limit
 
         d = self.data
@@ -277,16 +322,20 @@ class IncumbentImprover:
                 break  # out of time (longer while the target is not met)
             if now >= t_end + max(time_budget, extra_for_target):
                 break  # (and while no network is feasible yet)
-            net, value, _ = self.improve(self._zero_network())
+            # with a target, each search stops as soon as it meets it: the solve stops there anyway
+            net, value, _ = self.improve(self._zero_network(), done=self.target_reached(target_accuracy))
             if not np.isfinite(value):
                 continue  # not a MIP solution (max-correct: an output pattern its rows forbid)
             if best_value is None or (value < best_value if minimise else value > best_value):
                 best, best_value = net, value
             if abs(best_value - ideal) < 1e-9:
                 break
-            if target_accuracy is not None and any(
-                n.accuracy(d.X, d.y) >= target_accuracy for n in [best] + [c for c, _ in self.candidates]
-            ):
+            if target_accuracy is None:
+                continue
+            if any(n.accuracy(d.X, d.y) >= target_accuracy for n in [best] + [c for c, _ in self.candidates]):
+                break
+            left = t_end + max(time_budget, extra_for_target) - time.perf_counter()
+            if self.toward_target(net, target_accuracy, min(max(left, 0.05), 2 * self.time_budget)) is not None:
                 break
         return best if best is not None else self._zero_network()
 

@@ -60,3 +60,47 @@ def test_pair_outputs_makes_exactly_one_output_non_negative():
         s = paired.output_scores(np.round(rng.random((200, 5)), 4))
         assert np.all((s >= 0).sum(axis=1) == 1)
         assert all(np.abs(w).max() <= P for w in paired.weights + paired.biases)
+
+
+@pytest.mark.parametrize("objective", ["min-hinge", "sat-margin"])
+def test_toward_target_meets_the_target_with_a_mip_solution(adult, objective):
+    """The accuracy-guided search starts at the objective's own local optimum, stops once ceil(tN)
+    samples are strictly correct, and keeps only networks the objective's MIP admits."""
+    X, y, _ = adult.sample(150, 3)
+    inst = build_instance(ProblemData(X, y, 2, (8,), 7), objective)
+    imp = IncumbentImprover(inst, time_budget=0.5, seed=3)
+    start, _, _ = imp.improve(imp._zero_network())
+    target = min(1.0, np.floor(100 * start.accuracy(inst.data.X, inst.data.y)) / 100 + 0.05)
+    net = imp.toward_target(start, target, time_budget=10.0)
+    assert net is not None, "the accuracy search did not reach start accuracy + 5 points"
+    assert net.accuracy(inst.data.X, inst.data.y) >= target
+    # it stops soon after the goal instead of fitting the training set further
+    assert net.accuracy(inst.data.X, inst.data.y) <= target + 0.05
+    assert np.isfinite(inst.evaluate(net))
+    assert imp.candidates[-1][0] is net
+    assert imp.candidates[-1][1] == pytest.approx(inst.evaluate(net))
+
+
+def test_accuracy_guide_counts_strictly_correct_samples():
+    from mipnn_pyomo.heuristics import ScoreFunction
+
+    y = np.array([0, 1, 1, 2])
+    score = ScoreFunction("accuracy", y, 3, 1, 2, 0.5)
+    S = np.array([[2, 1, 0], [1, 1, 0], [0, 3, -1], [0, 0, 1]])
+    assert score.objective_value(S) == 3.0  # sample 1 is a tie: not counted
+    assert score.objective_value(np.stack([S, -S])).tolist() == [3.0, 0.0]
+
+
+def test_toward_target_for_max_correct_only_proposes_one_positive_networks(adult):
+    """max-correct's rows need exactly one non-negative output: the accuracy search's result is
+    paired (two outputs) and dropped if pairing loses the target."""
+    X, y, _ = adult.sample(150, 3)
+    inst = build_instance(ProblemData(X, y, 2, (8,), 3), "max-correct")
+    imp = IncumbentImprover(inst, time_budget=0.3, seed=1)
+    start, _, _ = imp.improve(imp._zero_network())
+    for target in (0.8, 0.9, 0.95, 1.0):
+        net = imp.toward_target(start, target, time_budget=2.0)
+        if net is not None:
+            assert np.all((net.output_scores(inst.data.X) >= 0).sum(axis=1) == 1)
+            assert net.accuracy(inst.data.X, inst.data.y) >= target
+    assert all(np.isfinite(inst.evaluate(c)) for c, _ in imp.candidates)
