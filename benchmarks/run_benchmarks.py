@@ -43,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mipnn_pyomo import __version__  # noqa: E402
+from mipnn_pyomo.compare import time_to_target  # noqa: E402
 from mipnn_pyomo.data import load_adult  # noqa: E402
 from mipnn_pyomo.errors import MipnnError, NoSolutionError  # noqa: E402
 from mipnn_pyomo.export import export_instance  # noqa: E402
@@ -120,11 +121,6 @@ def _adult():
     return _ADULT
 
 
-def time_to_target(result, target=0.9):
-    hits = [inc.time_s for inc in result.solve.incumbents if inc.train_accuracy >= target - 1e-12]
-    return hits[0] if hits else None
-
-
 def _train(n, seed, objective, P, variant, time_limit, threads, target=0.9, warm=None):
     adult = _adult()
     X, y, _ = adult.sample(n, seed)
@@ -144,7 +140,7 @@ def run_mip_task(variant, objective, P, n, seed, time_limit, threads) -> dict:
     except MipnnError as exc:
         return {**row, "status": f"{type(exc).__name__}: {exc}"[:200], "wall_s": _r(time.perf_counter() - t0),
                 "exact": "ExactnessError" not in type(exc).__name__}
-    return {**row, "status": r.status, "ttt_s": _r(time_to_target(r)), "wall_s": _r(time.perf_counter() - t0),
+    return {**row, "status": r.status, "ttt_s": _r(time_to_target(r.solve.incumbents, 0.9)), "wall_s": _r(time.perf_counter() - t0),
             "build_s": _r(r.build_s), "objective_value": _r(r.solve.objective), "bound": _r(r.solve.bound),
             "gap": _r(r.solve.gap, 4), "train_acc": _r(r.train_accuracy, 4),
             "test_acc": _r(r.network.accuracy(adult.X_test, adult.y_test), 4), "exact": r.exactness.ok}
