@@ -149,7 +149,7 @@ def train_network(
     time_limit: float | None = None,
     threads: int | None = None,
     mip_gap: float | None = None,
-    seed: int = 0,
+    seed: int | None = None,
     target_accuracy: float | None = 0.9,
     formulation: FormulationOptions | None = None,
     warm_start: IntegerNetwork | str | None = None,
@@ -175,17 +175,19 @@ def train_network(
     if n_classes is None:
         n_classes = int(y_arr.max()) + 1 if y_arr.size and np.issubdtype(y_arr.dtype, np.integer) else 2
     data = ProblemData(X, y_arr, n_classes, hidden, P, decimals)
-    options = SolveOptions(
+    options = SolveOptions.from_mapping(
+        solver_options,
         time_limit=time_limit,
         threads=threads,
         mip_gap=mip_gap,
         seed=seed,
         target_accuracy=target_accuracy,
-        extra=dict(solver_options or {}),
         verbose=verbose,
         progress=progress,
         heuristic=heuristic,
     )
+    seed = 0 if options.seed is None else int(options.seed)
+    time_limit = options.time_limit
     instance = build_instance(data, objective, formulation)
     solver_adapter.check_instance(instance)
 
@@ -263,7 +265,9 @@ def train_on_dataset(dataset, n_train: int, seed: int = 0, **kwargs) -> DatasetR
     accuracy from its JSON file and the raw CSV alone."""
     X, y, rows = dataset.sample(n_train, seed)
     kwargs.setdefault("decimals", dataset.preprocessor.decimals)
-    result = train_network(X, y, n_classes=dataset.n_classes, seed=seed, **kwargs)
+    # The solver's seed: a seed in the solver options wins; otherwise the sampling seed.
+    kwargs.setdefault("seed", (kwargs.get("solver_options") or {}).get("seed", seed))
+    result = train_network(X, y, n_classes=dataset.n_classes, **kwargs)
     net = result.network
     net.classes = list(dataset.classes)
     net.preprocessing = dataset.preprocessor.to_dict()

@@ -19,7 +19,7 @@ import time
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, ClassVar, Iterator
+from typing import Any, Callable, ClassVar, Iterator, Mapping
 
 import numpy as np
 
@@ -73,8 +73,33 @@ class SolveOptions:
     heuristic_construct_time: float = 3.0  # seconds of restarts for the first network
     progress: Callable[["Incumbent"], None] | None = None  # called on every improving solution
 
+    @classmethod
+    def from_mapping(cls, mapping: Mapping[str, Any] | None = None, **explicit: Any) -> "SolveOptions":
+        """The one way every caller builds options. ``mapping`` is a preset or option file's table
+        (normalised keys ``time_limit``, ``threads``, ``mip_gap``, ``seed``; any other key passes
+        through to the solver under its own name). ``explicit`` are the caller's own values (CLI
+        flags, function arguments): for a normalised key, a value that is not None wins over the
+        mapping's; any other field of SolveOptions is taken as given. ``extra`` in ``explicit``
+        is merged over the mapping's pass-through keys."""
+        from mipnn_pyomo.solvers.options import NORMALISED_KEYS
+
+        mapping = dict(mapping or {})
+        fields = {k: mapping.pop(k) for k in NORMALISED_KEYS if k in mapping}
+        extra = {**mapping, **dict(explicit.pop("extra", None) or {})}
+        for key, value in explicit.items():
+            if key in NORMALISED_KEYS and value is None:
+                continue
+            fields[key] = value
+        return cls(extra=extra, **fields)
+
     def __post_init__(self) -> None:
         from mipnn_pyomo.errors import ModelConfigError
+
+        if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer))
+                                      or not 0 <= self.seed < 2**31):
+            raise ModelConfigError(f"seed must be an integer in [0, 2^31), got {self.seed!r}")
+        if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(self.threads, (int, np.integer))):
+            raise ModelConfigError(f"threads must be an integer >= 1, got {self.threads!r}")
 
         if self.time_limit is not None and not (self.time_limit > 0):
             raise ModelConfigError(f"time limit must be > 0 seconds, got {self.time_limit}")
