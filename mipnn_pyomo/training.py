@@ -55,13 +55,19 @@ class ExactnessReport:
         }
 
 
-def check_exactness(instance: TrainingInstance, network: IntegerNetwork) -> ExactnessReport:
-    """Compare the loaded MIP solution with ``network``'s forward pass on the training data: hidden
+def check_exactness(instance: TrainingInstance, network: IntegerNetwork, solution=None) -> ExactnessReport:
+    """Compare a MIP solution with ``network``'s forward pass on the training data: hidden
     activations 2u - 1, output scores s and the predictions argmax(s) (same tie rule) must agree,
     and the MIP's objective may not promise more than the network delivers by forward pass
-    (maximise: MIP <= forward; minimise: MIP >= forward)."""
+    (maximise: MIP <= forward; minimise: MIP >= forward). ``solution`` (a solve's
+    ``SolveResult.solution``: every variable's value) is loaded into the model first by
+    ``solvers.base.load_solution``; without it the model's current values are compared."""
     import pyomo.environ as pyo
 
+    from mipnn_pyomo.solvers.base import load_solution
+
+    if solution is not None:
+        load_solution(instance, solution)
     d = instance.data
     mip_acts, mip_scores = implied_activations_and_scores(instance.model, d)
     fwd_acts, fwd_scores = network.forward(d.X)
@@ -164,7 +170,7 @@ def train_network(
 
     ``y`` holds class indices 0..n_classes-1. ``warm_start`` is a network or ``"gd"`` (train the
     gradient-descent baseline first and hand it to the solver as a MIP start). ``heuristic`` runs
-    the local-search primal heuristic inside the solve where the solver supports it (HiGHS). With ``strict`` an
+    the local-search primal heuristic (heuristics.driver) with every solver. With ``strict`` an
     :class:`ExactnessError` is raised if the MIP's implied predictions differ from the forward pass."""
     t_start = time.perf_counter()
     get_objective(objective)
@@ -215,7 +221,7 @@ def train_network(
     if warm_info is not None:
         warm_info["accepted"] = result.warm_start_accepted
     network = result.network
-    report = check_exactness(instance, network)
+    report = check_exactness(instance, network, result.solution)
     if strict and not report.ok:
         raise ExactnessError(
             f"MIP and forward pass disagree on {len(report.mismatched_samples)} training samples "

@@ -3,8 +3,13 @@
 
 CBC runs as a separate process with no callback, so:
 
-* there is no accuracy-target callback and no incumbent timeline: only the final network is
-  measured (``finish_result`` reports ``target_reached`` only when the forward pass confirms it);
+* there is no accuracy-target callback; the timeline holds the start (or the heuristic's
+  construction, the default) and CBC's final network;
+* the heuristic acts through the MIP start only. The start file is complete (every variable; Pyomo
+  writes only non-zero integers) and CBC's preprocessing is turned off when a start is given: with
+  it on, CBC 2.10 rejects valid starts ("mipstart values could not be used to build a solution",
+  the integer columns it derives stay fractional). A rejected start is reported and kept as the
+  result unless CBC finds better (base flow);
 * for ``max-correct`` the target is emulated by an objective stop: the objective is written as a
   minimisation of ``-correct`` with ``cutoff = -ceil(target N) + 0.5`` and ``maxSolutions = 1``, so
   CBC accepts only incumbents meeting the target and stops at the first one. If CBC proves that no
@@ -26,25 +31,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from types import SimpleNamespace
 from typing import ClassVar
 
-import numpy as np
-
 from mipnn_pyomo.errors import SolverError
-from mipnn_pyomo.network import IntegerNetwork
-from mipnn_pyomo.solvers.base import (
-    Capabilities,
-    IncumbentMonitor,
-    SolveOptions,
-    SolveResult,
-    SolverAdapter,
-    SolverName,
-    Termination,
-    sigint_as_flag,
-)
-
-# Exactness (see solvers/highs.py): tight integrality and primal tolerances.
-DEFAULT_OPTIONS = {"integerTolerance": 1e-9, "primalTolerance": 1e-9, "timeMode": "elapsed"}
+from mipnn_pyomo.solvers.base import Capabilities, RunOutcome, SolveContext, SolverAdapter, SolverName, Termination
 
 
 @functools.cache
@@ -79,15 +70,15 @@ def _banner() -> str:
 class CbcAdapter(SolverAdapter):
     name: ClassVar[SolverName] = SolverName.CBC
     capabilities: ClassVar[Capabilities] = Capabilities(
-        accuracy_target_callback=False,
-        objective_stop=True,  # max-correct only, by cutoff + maxSolutions=1
-        warm_start=True,
-        threads=True,
-        time_limit=True,
-        mip_gap=True,
-        seed=True,
-    )
+        accuracy_target_callback=False, objective_stop=True,  # max-correct only, by cutoff + maxSolutions=1
+        warm_start=True, threads=True, time_limit=True, mip_gap=True, seed=True)
     licence = "EPL-2.0 (open source)"
+    # randomCbcSeed / randomSeed 0 mean "from the clock": seed s is passed as s + 1 (convert_option)
+    OPTION_NAMES = {"time_limit": "sec", "threads": "threads", "mip_gap": "ratioGap", "seed": "randomCbcSeed"}
+    # Exactness (see solvers/highs.py): tight integrality and primal tolerances.
+    DEFAULT_OPTIONS = {"integerTolerance": 1e-9, "primalTolerance": 1e-9, "timeMode": "elapsed"}
+    START_ACCEPTED = ("mipstart provided solution",)
+    START_REJECTED = ("could not be used", "mipstart solution is infeasible")
 
     @classmethod
     def _check_available(cls) -> tuple[bool, str]:
@@ -114,137 +105,117 @@ class CbcAdapter(SolverAdapter):
             pass
         return version
 
-    def solve(self, instance, options: SolveOptions, warm_start: IntegerNetwork | None = None) -> SolveResult:
-        self.require_available()
-        model = instance.model
-        t0 = time.perf_counter()
-        monitor = IncumbentMonitor(instance, options, t0)
+    def convert_option(self, key, value):
+        if key == "seed":
+            return int(value) % 2_000_000_000 + 1
+        return max(0.2, round(float(value), 2)) if key == "time_limit" else super().convert_option(key, value)
 
-        cbc_options: dict = dict(DEFAULT_OPTIONS)
-        cbc_options["ratioGap"] = options.mip_gap if options.mip_gap is not None else 0.0
-        if options.threads is not None:
-            cbc_options["threads"] = int(options.threads)
-        if options.seed is not None:
-            cbc_options["randomCbcSeed"] = int(options.seed) % 2_000_000_000 + 1  # 0 would mean "from the clock"
-        cbc_options.update(options.extra)
+    def solver_params(self, instance, options, time_left):
+        params = super().solver_params(instance, options, time_left)
+        if "randomCbcSeed" in params:
+            params.setdefault("randomSeed", params["randomCbcSeed"])  # Clp's seed too
+        return params
 
-        if warm_start is not None:
-            for var, value in instance.start_values(warm_start).items():
-                var.set_value(value, skip_validation=True)
+    def _load(self, instance):
+        return SimpleNamespace(params={}, start=None)
 
-        target = options.target_accuracy
-        objective_stop = None
-        if target is not None and instance.objective == "max-correct":
-            objective_stop = int(math.ceil(target * instance.data.n_samples - 1e-9))
+    def _apply_options(self, session, params):
+        session.params = dict(params)
+        return params  # as on CBC's command line: read back from the log after the run
 
-        logs: list[str] = []
-        res = None
-        with sigint_as_flag(monitor):
-            if objective_stop is not None:
-                res, log = self._run(instance, cbc_options, options, warm_start is not None, t0, objective_stop)
-                logs.append(log)
-                if _no_solution(log) and not monitor.interrupt_requested:
-                    remaining = None if options.time_limit is None else options.time_limit - (time.perf_counter() - t0)
-                    if remaining is None or remaining > 0.5:
-                        res = None  # CBC proved no network meets the target: solve normally with the rest of the time
-            if res is None or objective_stop is None:
-                res, log = self._run(instance, cbc_options, options, warm_start is not None, t0, None)
-                logs.append(log)
-        wall = time.perf_counter() - t0
-        log = "\n".join(logs)
-        last_log = logs[-1]
+    def _set_start(self, session, values):
+        session.start = values
+        session.params.setdefault("preprocess", "off")  # see the module docstring
+        return None
 
-        has_solution = _has_solution(res, last_log)
-        if has_solution:
-            import logging
+    def _run(self, session, ctx: SolveContext) -> RunOutcome:
+        stop = self.objective_stop(ctx.instance, ctx.options)
+        res, log = self._cbc(session, ctx, stop)
+        logs = [log]
+        if stop is not None and _no_solution(log) and not ctx.should_stop and (ctx.time_left() or 1.0) > 0.5:
+            res, log = self._cbc(session, ctx, None)  # no network meets the target: solve with the time left
+            logs.append(log)
+        ctx.params = _command_line_params(log, ctx.params)
+        status = {"optimal": Termination.OPTIMAL, "time": Termination.TIME_LIMIT,
+                  "infeasible": Termination.INFEASIBLE}.get(_parse_status(log), Termination.OTHER)
+        solution = _load_solution(ctx.instance, res) if _has_solution(res, log) else None
+        if solution is None:
+            return RunOutcome(status, None, None, None, "\n".join(logs))
+        network = ctx.monitor.network_from_vector([solution.get(v, 0.0) for v in ctx.instance.weight_variables()])
+        objective = float(ctx.instance.evaluate(network))  # Pyomo's CBC objective is unreliable (see above)
+        bound = _parse_bound(log, objective, ctx.instance.sense, status, stop is not None and len(logs) == 1)
+        return RunOutcome(status, objective, bound, solution, "\n".join(logs))
 
-            core_logger = logging.getLogger("pyomo.core")  # "Loading a SolverResults object with an 'aborted' status"
-            level = core_logger.level
-            core_logger.setLevel(logging.ERROR)
-            try:
-                model.solutions.load_from(res)
-            except Exception:
-                has_solution = False
-            finally:
-                core_logger.setLevel(level)
-        status = _parse_status(last_log)
-        if monitor.interrupt_requested:
-            termination = Termination.INTERRUPTED
-        elif status == "optimal":
-            termination = Termination.OPTIMAL
-        elif status == "time":
-            termination = Termination.TIME_LIMIT
-        elif status == "infeasible":
-            termination = Termination.INFEASIBLE
-        elif status == "solutions":
-            termination = Termination.OTHER  # objective stop: finish_result confirms the target
-        else:
-            termination = Termination.OTHER
-
-        final_vector = objective = bound = None
-        if has_solution:
-            weights = instance.weight_variables()
-            final_vector = np.array([v.value if v.value is not None else 0.0 for v in weights], dtype=float)
-            network = monitor.network_from_vector(final_vector)
-            objective = float(instance.evaluate(network))
-            bound = _parse_bound(last_log, objective, instance.sense, termination, objective_stop is not None and len(logs) == 1)
-        warm_accepted = _start_was_accepted(log) if warm_start is not None else None
-        return self.finish(
-            instance,
-            monitor,
-            termination=termination,
-            final_vector=final_vector,
-            objective=objective,
-            bound=bound,
-            wall_s=wall,
-            options=options,
-            log=log,
-            warm_start_accepted=warm_accepted,
-        )
-
-    def _run(self, instance, cbc_options, options: SolveOptions, warm: bool, t0: float, objective_stop: int | None):
+    def _cbc(self, session, ctx: SolveContext, objective_stop: int | None):
         """One CBC run; with ``objective_stop`` the max-correct objective is temporarily written as a
         minimisation of its negative with a cutoff at the target."""
         import pyomo.environ as pyo
 
-        model = instance.model
-        opts = dict(cbc_options)
-        if options.time_limit is not None:
-            remaining = options.time_limit - (time.perf_counter() - t0)
-            opts["sec"] = max(1.0, round(remaining, 2))
+        model, opts = ctx.instance.model, dict(session.params)
+        left = ctx.time_left()
+        if left is not None:
+            opts["sec"] = self.convert_option("time_limit", left)
         original = None
         if objective_stop is not None:
             original = model.objective
             original.deactivate()
             model._cbc_target_objective = pyo.Objective(expr=-original.expr, sense=pyo.minimize)
-            opts["cutoff"] = -objective_stop + 0.5
-            opts["maxSolutions"] = 1
+            opts.update(cutoff=-objective_stop + 0.5, maxSolutions=1)
         opt = pyo.SolverFactory("cbc", executable=cbc_executable())
-        for key, value in opts.items():
-            opt.options[key] = value
+        opt.options.update(opts)
+        if session.start is not None:
+            opt._warm_start = lambda instance: _write_start(opt, instance, session.start)  # complete start file
         with tempfile.TemporaryDirectory(prefix="mipnn-cbc-") as tmp:
             logfile = os.path.join(tmp, "cbc.log")
             try:
-                res = opt.solve(
-                    model,
-                    tee=options.verbose,
-                    load_solutions=False,
-                    warmstart=warm,
-                    logfile=logfile,
-                    symbolic_solver_labels=False,
-                )
-            except Exception as exc:
-                raise SolverError(f"CBC failed: {exc}") from None
+                res = opt.solve(model, tee=ctx.options.verbose, load_solutions=False, logfile=logfile,
+                                warmstart=session.start is not None, symbolic_solver_labels=False)
             finally:
                 if original is not None:
                     model.del_component(model._cbc_target_objective)
                     original.activate()
-            try:
-                with open(logfile) as fh:
-                    log = fh.read()
-            except OSError:
-                log = ""
-        return res, log
+            with open(logfile) as fh:
+                return res, fh.read()
+
+
+def _write_start(opt, instance, values) -> None:
+    """CBC's -mipstart file with EVERY variable of the start (Pyomo's own writer skips zeros and
+    continuous variables), by the names of the LP file just written."""
+    by_object = instance.solutions.symbol_map[opt._smap_id].byObject
+    with open(opt._warm_start_file_name, "w") as fh:
+        for index, (var, value) in enumerate(values.items()):
+            if id(var) in by_object:
+                fh.write(f"{index} {by_object[id(var)]} {value:.17g}\n")
+
+
+def _load_solution(instance, res):
+    """Every variable's value in CBC's solution (loaded into the model by Pyomo's reader, read back)."""
+    import logging
+
+    import pyomo.environ as pyo
+    from pyomo.common.collections import ComponentMap
+
+    core_logger = logging.getLogger("pyomo.core")  # "Loading a SolverResults object with an 'aborted' status"
+    level = core_logger.level
+    core_logger.setLevel(logging.ERROR)
+    try:
+        instance.model.solutions.load_from(res)
+    except Exception:
+        return None
+    finally:
+        core_logger.setLevel(level)
+    return ComponentMap((v, float(v.value)) for v in instance.model.component_data_objects(pyo.Var)
+                        if v.value is not None)
+
+
+def _command_line_params(log: str, params: dict) -> dict:
+    """The parameters as CBC received them ("-key value" on the command line in its log)."""
+    m = re.search(r"args:(.*)", log)
+    if not m:
+        return params
+    tokens = m.group(1).split()
+    seen = {tokens[i][1:]: tokens[i + 1] for i in range(len(tokens) - 1) if tokens[i].startswith("-")}
+    return {**params, **{k: seen[k] for k in params if k in seen}}
 
 
 def _parse_status(log: str) -> str:
@@ -306,16 +277,3 @@ def _parse_bound(log: str, objective: float, sense: str, termination: Terminatio
     if sense == "maximize" and bound < objective - 1e-6 or sense == "minimize" and bound > objective + 1e-6:
         return None
     return bound
-
-
-def _start_was_accepted(log: str) -> bool | None:
-    """CBC's log: "MIPStart provided solution with cost X" (accepted) or "mipstart values could not
-    be used" / "MIPStart solution provided values for N of M" without a solution (not)."""
-    lowered = log.lower()
-    if "mipstart provided solution" in lowered or "mipstart solution provided" in lowered and "cost" in lowered:
-        return True
-    if "could not be used" in lowered or "mipstart" in lowered and "infeasible" in lowered:
-        return False
-    if "mipstart" in lowered:
-        return None
-    return None
