@@ -37,9 +37,11 @@ Template for a new adapter (one file, < 150 lines)::
 Rules every adapter keeps:
 
 * ``RunOutcome.solution`` holds the value of every model variable in the solver's final solution
-  (a ``ComponentMap``), or None. Adapters never write values into the Pyomo model: the result's
-  ``SolveResult.solution`` is the returned network's full solution and :func:`load_solution` is
-  the ONE place that writes it into the model (``training.check_exactness`` calls it).
+  (a ``ComponentMap``), or None. Adapters never write solution values into the Pyomo model:
+  ``SolveResult.solution`` is the returned network's full solution, and :func:`load_solution` is
+  the ONE function that writes a solution into the model. The flow calls it once at the end (so
+  the model holds the returned solution after ``solve``), and ``training.check_exactness`` calls
+  it with the solution it is given, so the check does not depend on the model's state.
 * Inside a callback, ``ctx.should_stop`` says when to stop the solver (target met, Ctrl-C, SIGTERM).
 * Normalised option keys never reach the solver under their own names: ``OPTION_NAMES`` maps them.
 """
@@ -637,6 +639,7 @@ class SolverAdapter(ABC):
 
             bound = float(objective_upper_limit(instance.objective, d))
         self._label_result(monitor, wall, objective, bound, acc, source)
+        load_solution(instance, solution)
         log = outcome.log if outcome is not None else ""
         accepted = None
         if warm_start is not None and outcome is not None:
