@@ -123,8 +123,12 @@ def test_weight_vector_order_is_the_models(adult):
     sizes = inst.data.layer_sizes
     net = IntegerNetwork([rng.integers(-1, 2, (a, b)) for a, b in zip(sizes[:-1], sizes[1:])],
                          [rng.integers(-1, 2, b) for b in sizes[1:]], 1)
-    values = inst.start_values(net)
-    assert np.array_equal([values[v] for v in inst.weight_variables()], net.to_vector())
+    vector, L = net.to_vector(), len(sizes) - 1
+    for position, var in enumerate(inst.weight_variables()):  # w[l, i, j] ... then b[l, j] ...
+        index = var.index()
+        expected = net.weights[index[0] - 1][index[1], index[2]] if len(index) == 3 else net.biases[index[0] - 1][index[1]]
+        assert vector[position] == expected, (position, var.name)
+    assert len(inst.weight_variables()) == vector.size and L == 2
     back = IntegerNetwork.from_vector(net.to_vector(), sizes, 1)
     assert all(np.array_equal(a, b) for a, b in zip(back.weights + back.biases, net.weights + net.biases))
     with pytest.raises(ValueError, match="does not fit"):

@@ -30,10 +30,11 @@ class HeuristicDriver:
     """Local search around one solve. ``options`` is the solve's SolveOptions (heuristic times,
     seed, time limit, accuracy target); ``monitor`` records every network offered."""
 
-    def __init__(self, instance, options, monitor):
+    def __init__(self, instance, options, monitor, time_left=None):
         self.instance = instance
         self.options = options
         self.monitor = monitor
+        self.time_left = time_left or (lambda: None)  # seconds left of the solve's limit (None: no limit)
         self.improver = IncumbentImprover(instance, time_budget=options.heuristic_time, seed=options.seed or 0,
                                           total_budget=options.heuristic_total_time,
                                           stop=lambda: monitor.interrupt_requested)
@@ -67,8 +68,12 @@ class HeuristicDriver:
         """Local search from a solver incumbent: the improved network if it beats ``objective``
         (recorded as ``local-search``), else None. Candidates met on the way that beat the best
         training accuracy so far are recorded too (one of them may meet the target)."""
-        if not self.improver.budget_left() or self.monitor.should_stop:
+        left = self.time_left()
+        if not self.improver.budget_left() or self.monitor.should_stop or (left is not None and left < 0.2):
             return None
+        # a search runs inside the solver's callback, where the solver's clock cannot stop it
+        self.improver.time_budget = self.options.heuristic_time if left is None else min(self.options.heuristic_time,
+                                                                                         left / 4)
         improved, value, _ = self.improver.improve(network)
         result = None
         if self._better(value, objective):

@@ -555,7 +555,7 @@ class SolverAdapter(ABC):
         if options.heuristic and not any(v.fixed for v in instance.weight_variables()):
             from mipnn_pyomo.heuristics.driver import HeuristicDriver
 
-            ctx.driver = HeuristicDriver(instance, options, ctx.monitor)
+            ctx.driver = HeuristicDriver(instance, options, ctx.monitor, ctx.time_left)
         if warm_start is not None:
             ctx.start, ctx.start_source = warm_start, SOURCE_START
             if is_mip_solution(instance, warm_start):
@@ -643,7 +643,7 @@ class SolverAdapter(ABC):
         log = outcome.log if outcome is not None else ""
         accepted = None
         if warm_start is not None and outcome is not None:
-            accepted = False if start_refused else self.start_accepted(log)
+            accepted = False if start_refused or not is_mip_solution(instance, warm_start) else self.start_accepted(log)
         target = options.target_accuracy
         return SolveResult(
             termination=termination, has_solution=True, objective=objective, bound=bound,
@@ -670,7 +670,7 @@ class SolverAdapter(ABC):
         """One line when the solver rejected the MIP start (the CLI prints it), else ""."""
         if ctx.start is None or outcome is None:
             return ""
-        if not start_refused and self.start_accepted(log) is not False:
+        if not start_refused and self.start_accepted(log) is not False and is_mip_solution(ctx.instance, ctx.start):
             return ""
         kept = (" the solver's own solution is better" if source == SOURCE_SOLVER
                 else " the start (or the heuristic's best) is kept: the solver found nothing better")

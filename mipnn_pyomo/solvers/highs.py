@@ -38,6 +38,7 @@ class HighsAdapter(SolverAdapter):
     # -1e-4 pass as ">= 0". Tight tolerances keep the MIP's activations equal to the forward pass's.
     DEFAULT_OPTIONS = {"mip_feasibility_tolerance": 1e-9, "primal_feasibility_tolerance": 1e-9}
     START_ACCEPTED = ("mip start solution is feasible",)
+    START_REJECTED = ("infeasibility of",)  # setSolution's row check: "Row n has infeasibility of ..."
 
     @classmethod
     def _check_available(cls) -> tuple[bool, str]:
