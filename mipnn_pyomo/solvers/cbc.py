@@ -22,49 +22,15 @@ CBC runs as a separate process with no callback, so:
 
 from __future__ import annotations
 
-import functools
-import math
 import os
 import re
-import shutil
-import subprocess
-import sys
 import tempfile
-import time
 from types import SimpleNamespace
 from typing import ClassVar
 
-from mipnn_pyomo.errors import SolverError
 from mipnn_pyomo.solvers.base import Capabilities, RunOutcome, SolveContext, SolverAdapter, SolverName, Termination
-
-
-@functools.cache
-def cbc_executable() -> str | None:
-    """The cbc binary: cbcbox's (``cbcbox.cbc_bin_path()``), else ``cbc`` on PATH or next to Python."""
-    try:
-        import cbcbox
-
-        path = cbcbox.cbc_bin_path()
-        if path and os.path.exists(path):
-            return str(path)
-    except Exception:
-        pass
-    for candidate in (shutil.which("cbc"), os.path.join(os.path.dirname(sys.executable), "cbc")):
-        if candidate and os.path.exists(candidate):
-            return candidate
-    return None
-
-
-@functools.cache
-def _banner() -> str:
-    exe = cbc_executable()
-    if exe is None:
-        return ""
-    try:
-        out = subprocess.run([exe, "-quit"], capture_output=True, text=True, timeout=20, stdin=subprocess.DEVNULL)
-        return out.stdout + out.stderr
-    except (OSError, subprocess.SubprocessError):
-        return ""
+from mipnn_pyomo.solvers.cbc_tools import (banner, command_line_params, has_solution, read_solution,
+                                           no_solution, parse_bound, parse_status, write_start, cbc_executable)
 
 
 class CbcAdapter(SolverAdapter):
@@ -85,14 +51,14 @@ class CbcAdapter(SolverAdapter):
         exe = cbc_executable()
         if exe is None:
             return False, "no cbc executable found; pip install cbcbox (or put cbc on PATH)"
-        if "cbc" not in _banner().lower():
+        if "cbc" not in banner().lower():
             return False, f"{exe} did not run (no CBC banner)"
         return True, ""
 
     @classmethod
     def version(cls) -> str:
         """From the banner, e.g. "CBC devel (git:146ce89)" or "Version: 2.10.11", plus cbcbox's version."""
-        text = _banner()
+        text = banner()
         version = "unknown"
         m = re.search(r"Version:\s*([0-9][\w.\-]*)", text) or re.search(r"CBC\s+([\w.\-]+(?:\s*\(git:\w+\))?)", text)
         if m:
@@ -132,18 +98,18 @@ class CbcAdapter(SolverAdapter):
         stop = self.objective_stop(ctx.instance, ctx.options)
         res, log = self._cbc(session, ctx, stop)
         logs = [log]
-        if stop is not None and _no_solution(log) and not ctx.should_stop and (ctx.time_left() or 1.0) > 0.5:
+        if stop is not None and no_solution(log) and not ctx.should_stop and (ctx.time_left() or 1.0) > 0.5:
             res, log = self._cbc(session, ctx, None)  # no network meets the target: solve with the time left
             logs.append(log)
-        ctx.params = _command_line_params(log, ctx.params)
+        ctx.params = command_line_params(log, ctx.params)
         status = {"optimal": Termination.OPTIMAL, "time": Termination.TIME_LIMIT,
-                  "infeasible": Termination.INFEASIBLE}.get(_parse_status(log), Termination.OTHER)
-        solution = _load_solution(ctx.instance, res) if _has_solution(res, log) else None
+                  "infeasible": Termination.INFEASIBLE}.get(parse_status(log), Termination.OTHER)
+        solution = read_solution(ctx.instance, res) if has_solution(res, log) else None
         if solution is None:
             return RunOutcome(status, None, None, None, "\n".join(logs))
         network = ctx.monitor.network_from_vector([solution.get(v, 0.0) for v in ctx.instance.weight_variables()])
         objective = float(ctx.instance.evaluate(network))  # Pyomo's CBC objective is unreliable (see above)
-        bound = _parse_bound(log, objective, ctx.instance.sense, status, stop is not None and len(logs) == 1)
+        bound = parse_bound(log, objective, ctx.instance.sense, status, stop is not None and len(logs) == 1)
         return RunOutcome(status, objective, bound, solution, "\n".join(logs))
 
     def _cbc(self, session, ctx: SolveContext, objective_stop: int | None):
@@ -164,7 +130,7 @@ class CbcAdapter(SolverAdapter):
         opt = pyo.SolverFactory("cbc", executable=cbc_executable())
         opt.options.update(opts)
         if session.start is not None:
-            opt._warm_start = lambda instance: _write_start(opt, instance, session.start)  # complete start file
+            opt._warm_start = lambda instance: write_start(opt, instance, session.start)  # complete start file
         with tempfile.TemporaryDirectory(prefix="mipnn-cbc-") as tmp:
             logfile = os.path.join(tmp, "cbc.log")
             try:
@@ -176,104 +142,3 @@ class CbcAdapter(SolverAdapter):
                     original.activate()
             with open(logfile) as fh:
                 return res, fh.read()
-
-
-def _write_start(opt, instance, values) -> None:
-    """CBC's -mipstart file with EVERY variable of the start (Pyomo's own writer skips zeros and
-    continuous variables), by the names of the LP file just written."""
-    by_object = instance.solutions.symbol_map[opt._smap_id].byObject
-    with open(opt._warm_start_file_name, "w") as fh:
-        for index, (var, value) in enumerate(values.items()):
-            if id(var) in by_object:
-                fh.write(f"{index} {by_object[id(var)]} {value:.17g}\n")
-
-
-def _load_solution(instance, res):
-    """Every variable's value in CBC's solution (loaded into the model by Pyomo's reader, read back)."""
-    import logging
-
-    import pyomo.environ as pyo
-    from pyomo.common.collections import ComponentMap
-
-    core_logger = logging.getLogger("pyomo.core")  # "Loading a SolverResults object with an 'aborted' status"
-    level = core_logger.level
-    core_logger.setLevel(logging.ERROR)
-    try:
-        instance.model.solutions.load_from(res)
-    except Exception:
-        return None
-    finally:
-        core_logger.setLevel(level)
-    return ComponentMap((v, float(v.value)) for v in instance.model.component_data_objects(pyo.Var)
-                        if v.value is not None)
-
-
-def _command_line_params(log: str, params: dict) -> dict:
-    """The parameters as CBC received them ("-key value" on the command line in its log)."""
-    m = re.search(r"args:(.*)", log)
-    if not m:
-        return params
-    tokens = m.group(1).split()
-    seen = {tokens[i][1:]: tokens[i + 1] for i in range(len(tokens) - 1) if tokens[i].startswith("-")}
-    return {**params, **{k: seen[k] for k in params if k in seen}}
-
-
-def _parse_status(log: str) -> str:
-    m = re.search(r"Result - (.*)", log)
-    text = (m.group(1) if m else "").lower()
-    if "optimal" in text:
-        return "optimal"
-    if "time" in text:
-        return "time"
-    if "infeasible" in text:
-        return "infeasible"
-    if "solutions" in text or "solution limit" in text:
-        return "solutions"
-    if "stopped" in text:
-        return "stopped"
-    return text or "unknown"
-
-
-def _no_solution(log: str) -> bool:
-    return _parse_status(log) == "infeasible" or "No feasible solution found" in log
-
-
-def _has_solution(res, log: str) -> bool:
-    if res is None:
-        return False
-    if _no_solution(log):
-        return False
-    try:
-        return len(res.solution) > 0
-    except Exception:
-        return False
-
-
-def _parse_bound(log: str, objective: float, sense: str, termination: Termination, negated: bool) -> float | None:
-    """CBC's final "Objective value" and "Lower bound" lines, put in the model's sense. The sign
-    convention for maximisation differs across CBC versions, so the printed objective is compared
-    with the forward-pass objective to decide whether to flip."""
-    obj_m = re.findall(r"Objective value:\s*(-?[\d.eE+\-]+)", log)
-    bnd_m = re.findall(r"Lower bound:\s*(-?[\d.eE+\-]+)", log)
-    if termination == Termination.OPTIMAL:
-        return objective
-    if not bnd_m:
-        return None
-    try:
-        bound = float(bnd_m[-1])
-        printed = float(obj_m[-1]) if obj_m else None
-    except ValueError:
-        return None
-    if printed is not None:
-        flip = abs(printed + objective) < abs(printed - objective) and abs(objective) > 1e-9
-    else:
-        flip = negated or sense == "maximize"
-    if negated and printed is None:
-        flip = True
-    bound = -bound if flip else bound
-    if not math.isfinite(bound) or abs(bound) > 1e20:
-        return None
-    # a valid bound is never worse than the incumbent
-    if sense == "maximize" and bound < objective - 1e-6 or sense == "minimize" and bound > objective + 1e-6:
-        return None
-    return bound

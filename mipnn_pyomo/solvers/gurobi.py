@@ -12,15 +12,11 @@ and has no "raise on non-optimal" behaviour to work around.
   ``cbSetSolution`` + ``cbUseSolution`` at the next ``MIPNODE``. Once the target is met (or on
   SIGINT/SIGTERM) the callback calls ``terminate()``. For ``max-correct``
   ``BestObjStop = ceil(target * N)`` also stops Gurobi at the first incumbent that good.
-* Licence: the pip wheel ships a size-limited licence (2,000 variables and 2,000 constraints).
-  :meth:`GurobiAdapter.check_instance` compares the model as Gurobi sees it with that limit before
-  solving and raises :class:`SolverUnavailableError` naming both sizes. A full licence is detected
-  once per process (a 2,001-variable probe model) and lifts the check.
+* Licence: the size limit of the pip wheel is checked before solving (:mod:`.gurobi_licence`).
 """
 
 from __future__ import annotations
 
-import functools
 import sys
 from types import SimpleNamespace
 from typing import ClassVar
@@ -29,54 +25,21 @@ import numpy as np
 
 from mipnn_pyomo.errors import SolverError, SolverUnavailableError
 from mipnn_pyomo.solvers.base import Capabilities, RunOutcome, SolveContext, SolverAdapter, SolverName, Termination
-
-SIZE_LIMIT = 2000  # variables and constraints of the size-limited (pip) licence
+from mipnn_pyomo.solvers.gurobi_licence import SIZE_LIMIT, GurobiLicence  # noqa: F401 - SIZE_LIMIT re-exported
 
 # Exactness (see solvers/highs.py): an integrality slack of 1e-5 (Gurobi's default) on u times a
 # big-M of ~100 could let a pre-activation of -1e-3 pass as ">= 0". 1e-9 is Gurobi's minimum.
 
 
-@functools.cache
-def _licence_probe() -> tuple[bool, str]:
-    """(full licence?, description), found once per process by optimising an empty model of
-    SIZE_LIMIT + 1 variables: a size-limited licence refuses it with error 10010."""
-    import gurobipy as gp
-
-    try:
-        env = gp.Env(empty=True)
-        env.setParam("OutputFlag", 0)
-        env.start()
-    except gp.GurobiError as exc:
-        return False, f"no usable Gurobi licence ({exc})"
-    try:
-        model = gp.Model(env=env)
-        model.addVars(SIZE_LIMIT + 1)
-        try:
-            model.optimize()
-        except gp.GurobiError as exc:
-            if getattr(exc, "errno", None) == 10010 or "size-limited" in str(exc).lower():
-                return False, f"size-limited (pip) licence: at most {SIZE_LIMIT:,} variables and {SIZE_LIMIT:,} constraints"
-            return False, f"licence check failed ({exc})"
-        finally:
-            model.dispose()
-        return True, "full licence (no size limit)"
-    finally:
-        env.dispose()
-
-
-class GurobiAdapter(SolverAdapter):
+class GurobiAdapter(GurobiLicence, SolverAdapter):
     name: ClassVar[SolverName] = SolverName.GUROBI
     capabilities: ClassVar[Capabilities] = Capabilities(
         accuracy_target_callback=True, objective_stop=True, warm_start=True, threads=True, time_limit=True,
         mip_gap=True, seed=True, incumbent_callback=True, heuristic_injection=True)
-    licence = "commercial (pip wheel: size-limited licence)"
     OPTION_NAMES = {"time_limit": "TimeLimit", "threads": "Threads", "mip_gap": "MIPGap", "seed": "Seed"}
     DEFAULT_OPTIONS = {"IntFeasTol": 1e-9, "FeasibilityTol": 1e-9}
     START_ACCEPTED = ("user mip start produced solution", "loaded user mip start")
     START_REJECTED = ("user mip start did not produce", "mip start violates", "user mip start violates")
-
-    def __init__(self) -> None:
-        self._prepared = None  # (model id, persistent solver, load seconds) from check_instance
 
     # ------------------------------------------------------------------ availability
 
@@ -103,54 +66,6 @@ class GurobiAdapter(SolverAdapter):
             return ".".join(str(p) for p in gurobipy.gurobi.version())
         except Exception:  # pragma: no cover
             return "unknown"
-
-    @classmethod
-    def has_full_licence(cls) -> bool:
-        return cls.is_available() and _licence_probe()[0]
-
-    @classmethod
-    def licence_info(cls) -> str:
-        if not cls.is_available():
-            return cls.licence
-        return f"commercial; {_licence_probe()[1]}"
-
-    # ------------------------------------------------------------------ instance checks
-
-    def _persistent(self, instance):
-        """A gurobi_persistent solver holding ``instance.model`` (built once, reused by the solve)."""
-        if self._prepared is not None and self._prepared[0] == id(instance.model):
-            return self._prepared[1]
-        from pyomo.common.tee import capture_output
-        from pyomo.environ import SolverFactory
-
-        opt = SolverFactory("gurobi_persistent")
-        with capture_output(capture_fd=True):  # the licence banner goes to stdout
-            opt.set_instance(instance.model)
-            opt._solver_model.update()
-        self._prepared = (id(instance.model), opt)
-        return opt
-
-    def gurobi_size(self, instance) -> tuple[int, int]:
-        """(variables, constraints) of the model as Gurobi sees it."""
-        m = self._persistent(instance)._solver_model
-        return int(m.NumVars), int(m.NumConstrs + m.NumSOS + m.NumQConstrs + m.NumGenConstrs)
-
-    def check_instance(self, instance) -> None:
-        self.require_available()
-        if _licence_probe()[0]:
-            return
-        # Pyomo's counts are upper bounds of Gurobi's (unreferenced variables are not sent).
-        if instance.sizes.get("variables", 0) <= SIZE_LIMIT and instance.sizes.get("constraints", 0) <= SIZE_LIMIT:
-            return
-        n_vars, n_cons = self.gurobi_size(instance)
-        if n_vars > SIZE_LIMIT or n_cons > SIZE_LIMIT:
-            self._prepared = None
-            raise SolverUnavailableError(
-                f"Gurobi cannot solve this instance: it needs {n_vars:,} variables and {n_cons:,} constraints; "
-                f"the size-limited Gurobi licence allows {SIZE_LIMIT:,} of each; install a full licence "
-                "(see solvers/README.md) or use a smaller instance"
-            )
-
 
     def _load(self, instance):
         opt = self._persistent(instance)
