@@ -262,3 +262,32 @@ def test_sigterm_during_a_solve_is_a_clean_stop(adult):
     assert r.solve.interrupt_signal == signal.SIGTERM
     assert r.exactness.ok and r.solve.wall_s < 30
     assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_gurobi_takes_the_heuristics_network_through_cbsetsolution(adult, monkeypatch):
+    """The driver's improved network goes back into the running Gurobi solve (MIPNODE
+    cbSetSolution + cbUseSolution): Gurobi reports it accepted with its objective. The driver is
+    replaced by one that offers a known good network once (N = 120, hidden 2: within the pip
+    licence's 2,000 variables / constraints)."""
+    _require("gurobi")
+    from mipnn_pyomo.heuristics import driver as driver_mod
+
+    X, y, _ = adult.sample(120, 3)
+    kw = dict(n_classes=2, hidden=(2,), decimals=adult.preprocessor.decimals, objective="sat-margin",
+              target_accuracy=None, threads=1)
+    good = train_network(X, y, solver="highs", time_limit=5, **kw)
+    offered = []
+
+    def offer_once(self, network, objective, bound):
+        if offered or objective >= good.solve.objective:
+            return None
+        offered.append(objective)
+        self._offer(good.network, good.solve.objective, bound, "local-search")
+        return good.network
+
+    monkeypatch.setattr(driver_mod.HeuristicDriver, "on_incumbent", offer_once)
+    monkeypatch.setattr(driver_mod.HeuristicDriver, "construct", lambda self, left: self.improver._zero_network())
+    r = train_network(X, y, solver="gurobi", time_limit=8, **kw)
+    assert offered, "Gurobi reported no incumbent worse than the offered network"
+    assert f"heuristic solution handed to Gurobi, objective {good.solve.objective:g}" in r.solve.log
+    assert r.solve.objective >= good.solve.objective and r.exactness.ok

@@ -107,7 +107,7 @@ class GurobiAdapter(GurobiLicence, SolverAdapter):
             elif where == GRB.Callback.MIPNODE and session.pending:
                 grb_vars, values = session.pending.pop()
                 m.cbSetSolution(grb_vars, values)
-                m.cbUseSolution()
+                session.log.append(f"mipnn: heuristic solution handed to Gurobi, objective {m.cbUseSolution():g}\n")
             if ctx.should_stop:
                 m.terminate()
 
