@@ -291,3 +291,14 @@ def test_gurobi_takes_the_heuristics_network_through_cbsetsolution(adult, monkey
     assert offered, "Gurobi reported no incumbent worse than the offered network"
     assert f"heuristic solution handed to Gurobi, objective {good.solve.objective:g}" in r.solve.log
     assert r.solve.objective >= good.solve.objective and r.exactness.ok
+
+
+def test_a_pickled_result_leaves_the_model_behind(adult):
+    import pickle
+
+    X, y, _ = adult.sample(12, 0)
+    r = train_network(X, y, n_classes=2, hidden=(1,), decimals=adult.preprocessor.decimals, target_accuracy=None,
+                      time_limit=10, threads=1)
+    assert r.solve.solution is not None
+    back = pickle.loads(pickle.dumps(r.solve))
+    assert back.solution is None and back.objective == r.solve.objective and back.network.P == 1

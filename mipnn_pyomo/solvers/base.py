@@ -31,8 +31,18 @@ Template for a new adapter (one file, < 150 lines)::
         def _load(self, instance) -> session       # anything the other hooks need
         def _apply_options(self, session, params) -> dict   # params as set in the solver
         def _set_start(self, session, values) -> bool | None
-        def _wire_heuristic(self, session, ctx)    # optional: ctx.on_solver_incumbent(...) -> better net
+        def _wire_heuristic(self, session, ctx)    # optional: callbacks that take solutions
         def _run(self, session, ctx) -> RunOutcome
+
+In a solver callback for each new incumbent, call ``ctx.on_solver_incumbent(weight_vector,
+objective, bound)``: it records the incumbent (forward pass, timeline, target) and runs the
+heuristic; it returns a better network to hand back to the solver, or None. The weight vector is
+in :meth:`IntegerNetwork.to_vector` order, the order of ``instance.weight_variables()``.
+``ctx.solution_values(network)`` is a complete MIP solution of a network (every variable);
+``self.solution_map(variables, values)`` builds ``RunOutcome.solution``; ``self.objective_stop``
+gives ceil(target N) for max-correct; ``ctx.time_left()`` the seconds left.
+``tests/test_solver_layer.py::FakeAdapter`` is a whole working adapter; highs.py (callbacks),
+gurobi.py (callbacks) and cbc.py (no callbacks, start only) are the real ones.
 
 Rules every adapter keeps:
 
@@ -44,6 +54,9 @@ Rules every adapter keeps:
   it with the solution it is given, so the check does not depend on the model's state.
 * Inside a callback, ``ctx.should_stop`` says when to stop the solver (target met, Ctrl-C, SIGTERM).
 * Normalised option keys never reach the solver under their own names: ``OPTION_NAMES`` maps them.
+* Errors from the solver library become :class:`SolverError` (the flow wraps unexpected
+  exceptions from ``_run``); a solver that cannot take an instance raises SolverUnavailableError
+  in ``check_instance``.
 """
 
 from __future__ import annotations
@@ -201,6 +214,11 @@ class SolveResult:
     solver_params: dict[str, Any] = field(default_factory=dict)  # as the solver held them
     solution: ComponentMap | None = None  # every model variable's value in the returned network's solution
     source: str = SOURCE_SOLVER  # where the returned network came from
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (and deep-copied) without ``solution``: its Pyomo variables would drag the whole
+        model along (e.g. a pickled estimator's ``solve_result_``)."""
+        return {**self.__dict__, "solution": None}
 
     def summary(self) -> dict[str, Any]:
         """JSON-friendly fields (no network, no log, no solution values)."""
@@ -642,8 +660,10 @@ class SolverAdapter(ABC):
         load_solution(instance, solution)
         log = outcome.log if outcome is not None else ""
         accepted = None
-        if warm_start is not None and outcome is not None:
-            accepted = False if start_refused or not is_mip_solution(instance, warm_start) else self.start_accepted(log)
+        if warm_start is not None:
+            valid = is_mip_solution(instance, warm_start)
+            # no solver run (the start met the target, or no time was left): a valid start is the result
+            accepted = valid if outcome is None else (False if start_refused or not valid else self.start_accepted(log))
         target = options.target_accuracy
         return SolveResult(
             termination=termination, has_solution=True, objective=objective, bound=bound,
