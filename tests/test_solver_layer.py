@@ -302,3 +302,28 @@ def test_a_pickled_result_leaves_the_model_behind(adult):
     assert r.solve.solution is not None
     back = pickle.loads(pickle.dumps(r.solve))
     assert back.solution is None and back.objective == r.solve.objective and back.network.P == 1
+
+
+def _solve_forever(ready):
+    X, y = _hard(load_adult())
+    train_network(X, y, n_classes=2, hidden=(16,), objective="sat-margin", target_accuracy=None, time_limit=120,
+                  threads=1, progress=lambda inc: ready.set())
+
+
+def test_a_worker_process_still_ends_on_sigterm():
+    """In a multiprocessing child (the experiment runner's pool) SIGTERM stops the solve cleanly
+    and then ends the process, as its parent asked."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    ready = ctx.Event()
+    proc = ctx.Process(target=_solve_forever, args=(ready,))
+    proc.start()
+    try:
+        assert ready.wait(90), "no incumbent in the child"
+        proc.terminate()  # SIGTERM
+        proc.join(30)
+        assert proc.exitcode == -signal.SIGTERM
+    finally:
+        if proc.is_alive():
+            proc.kill()

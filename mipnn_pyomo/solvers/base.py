@@ -64,6 +64,7 @@ from __future__ import annotations
 import enum
 import functools
 import math
+import multiprocessing
 import os
 import signal
 import sys
@@ -350,7 +351,8 @@ def sigint_as_flag(monitor: IncumbentMonitor) -> Iterator[None]:
     the incumbent (termination INTERRUPTED, ``SolveResult.interrupt_signal``); nothing is re-raised
     and the caller decides the exit code. One exception: a SIGTERM handler that the caller
     installed itself (a Python function, e.g. the experiment runner's clean stop) is called once
-    the solve has returned, so such a caller still stops."""
+    the solve has returned, so such a caller still stops; and a worker process (a multiprocessing
+    child, e.g. of the experiment runner's pool) still ends on SIGTERM after the clean stop."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -367,8 +369,11 @@ def sigint_as_flag(monitor: IncumbentMonitor) -> Iterator[None]:
         for sig, old in previous.items():
             signal.signal(sig, old)
     old_term = previous[signal.SIGTERM]
-    if monitor.interrupt_signal == signal.SIGTERM and callable(old_term):
-        old_term(signal.SIGTERM, None)
+    if monitor.interrupt_signal == signal.SIGTERM:
+        if callable(old_term):
+            old_term(signal.SIGTERM, None)
+        elif old_term == signal.SIG_DFL and multiprocessing.parent_process() is not None:
+            os.kill(os.getpid(), signal.SIGTERM)  # a worker process: its parent asked it to end
 
 
 @dataclass
