@@ -594,7 +594,10 @@ class SolverAdapter(ABC):
         instance, monitor = ctx.instance, ctx.monitor
         solver_net = solver_obj = None
         if outcome is not None and outcome.solution is not None:
-            vector = [outcome.solution.get(v, 0.0) for v in instance.weight_variables()]
+            for var in instance.weight_variables():  # a weight in no row never reached the solver
+                if var not in outcome.solution:
+                    outcome.solution[var] = float(var.value) if var.fixed and var.value is not None else 0.0
+            vector = [outcome.solution[v] for v in instance.weight_variables()]
             solver_net = monitor.network_from_vector(vector)
             solver_obj = outcome.objective if outcome.objective is not None else instance.evaluate(solver_net)
             if not self.capabilities.incumbent_callback:  # the timeline's only view of the solver
