@@ -238,6 +238,31 @@ class IntegerNetwork:
         except ModelFileError as exc:
             raise ModelFileError(f"model file {path}: {exc}") from None
 
+    # ------------------------------------------------------------- canonical weight vector
+    def to_vector(self) -> np.ndarray:
+        """All parameters in the canonical order: the weights of layers 1..L, each (i, j) row-major,
+        then the biases of layers 1..L (the order of ``formulation.weight_variables``)."""
+        return np.concatenate([w.ravel() for w in self.weights] + [b.ravel() for b in self.biases])
+
+    @classmethod
+    def from_vector(cls, vector, layer_sizes, P: int, **meta: Any) -> "IntegerNetwork":
+        """Inverse of :meth:`to_vector` for ``layer_sizes`` (inputs, hidden..., outputs); values are
+        rounded to integers and clipped to [-P, P]; ``meta`` goes to the constructor."""
+        vector = np.clip(np.rint(np.asarray(vector, dtype=float)), -P, P).astype(np.int64)
+        sizes = [int(s) for s in layer_sizes]
+        shapes = list(zip(sizes[:-1], sizes[1:]))
+        if vector.size != sum(a * b + b for a, b in shapes):
+            raise ValueError(f"a weight vector of {vector.size} values does not fit layer sizes {sizes}")
+        weights, pos = [], 0
+        for a, b in shapes:
+            weights.append(vector[pos : pos + a * b].reshape(a, b))
+            pos += a * b
+        biases = []
+        for _, b in shapes:
+            biases.append(vector[pos : pos + b])
+            pos += b
+        return cls(weights=weights, biases=biases, P=P, **meta)
+
 
 def _jsonable(obj: Any) -> Any:
     """Convert numpy scalars/arrays inside ``obj`` to plain Python for JSON."""

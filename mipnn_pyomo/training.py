@@ -55,13 +55,19 @@ class ExactnessReport:
         }
 
 
-def check_exactness(instance: TrainingInstance, network: IntegerNetwork) -> ExactnessReport:
-    """Compare the loaded MIP solution with ``network``'s forward pass on the training data: hidden
+def check_exactness(instance: TrainingInstance, network: IntegerNetwork, solution=None) -> ExactnessReport:
+    """Compare a MIP solution with ``network``'s forward pass on the training data: hidden
     activations 2u - 1, output scores s and the predictions argmax(s) (same tie rule) must agree,
     and the MIP's objective may not promise more than the network delivers by forward pass
-    (maximise: MIP <= forward; minimise: MIP >= forward)."""
+    (maximise: MIP <= forward; minimise: MIP >= forward). ``solution`` (a solve's
+    ``SolveResult.solution``: every variable's value) is loaded into the model first by
+    ``solvers.base.load_solution``; without it the model's current values are compared."""
     import pyomo.environ as pyo
 
+    from mipnn_pyomo.solvers.base import load_solution
+
+    if solution is not None:
+        load_solution(instance, solution)
     d = instance.data
     mip_acts, mip_scores = implied_activations_and_scores(instance.model, d)
     fwd_acts, fwd_scores = network.forward(d.X)
@@ -137,6 +143,29 @@ class TrainResult:
         return out
 
 
+def _warm_start(warm_start, instance: TrainingInstance, *, seed: int, time_limit: float | None):
+    """(start network or None, warm-start info or None) for ``warm_start`` ("gd", a network, None)."""
+    data = instance.data
+    if warm_start is None:
+        return None, None
+    if isinstance(warm_start, str):
+        if warm_start != "gd":
+            raise ModelConfigError(f"unknown warm start {warm_start!r}; use 'gd' or pass an IntegerNetwork")
+        from mipnn_pyomo.gd import train_gd
+
+        gd = train_gd(data.X, data.y, data.n_classes, hidden=tuple(data.hidden), P=data.P, seed=seed,
+                      target_accuracy=None, time_limit=min(30.0, time_limit or 30.0))
+        start_network, warm_info = gd.network, {"method": "gd", "gd_runtime_s": gd.runtime_s}
+    else:
+        start_network, warm_info = warm_start, {"method": "network"}
+    if (start_network.hidden != list(data.hidden) or start_network.n_inputs != data.n_features
+            or start_network.P != data.P):
+        raise ModelConfigError("the warm-start network's architecture or P differs from the one being trained")
+    warm_info["train_accuracy"] = start_network.accuracy(data.X, data.y)
+    warm_info["objective_value"] = instance.evaluate(start_network)
+    return start_network, warm_info
+
+
 def train_network(
     X: np.ndarray,
     y: np.ndarray,
@@ -164,7 +193,7 @@ def train_network(
 
     ``y`` holds class indices 0..n_classes-1. ``warm_start`` is a network or ``"gd"`` (train the
     gradient-descent baseline first and hand it to the solver as a MIP start). ``heuristic`` runs
-    the local-search primal heuristic inside the solve where the solver supports it (HiGHS). With ``strict`` an
+    the local-search primal heuristic (heuristics.driver) with every solver. With ``strict`` an
     :class:`ExactnessError` is raised if the MIP's implied predictions differ from the forward pass."""
     t_start = time.perf_counter()
     get_objective(objective)
@@ -191,31 +220,13 @@ def train_network(
     instance = build_instance(data, objective, formulation)
     solver_adapter.check_instance(instance)
 
-    warm_info = None
-    start_network = None
-    if isinstance(warm_start, str):
-        if warm_start != "gd":
-            raise ModelConfigError(f"unknown warm start {warm_start!r}; use 'gd' or pass an IntegerNetwork")
-        from mipnn_pyomo.gd import train_gd
-
-        gd = train_gd(data.X, data.y, n_classes, hidden=hidden, P=P, seed=seed, target_accuracy=None,
-                      time_limit=min(30.0, time_limit or 30.0))
-        start_network = gd.network
-        warm_info = {"method": "gd", "gd_runtime_s": gd.runtime_s}
-    elif warm_start is not None:
-        start_network = warm_start
-        warm_info = {"method": "network"}
-    if start_network is not None:
-        if start_network.hidden != list(hidden) or start_network.n_inputs != data.n_features or start_network.P != P:
-            raise ModelConfigError("the warm-start network's architecture or P differs from the one being trained")
-        warm_info["train_accuracy"] = start_network.accuracy(data.X, data.y)
-        warm_info["objective_value"] = instance.evaluate(start_network)
+    start_network, warm_info = _warm_start(warm_start, instance, seed=seed, time_limit=time_limit)
 
     result = solver_adapter.solve(instance, options, warm_start=start_network)
     if warm_info is not None:
         warm_info["accepted"] = result.warm_start_accepted
     network = result.network
-    report = check_exactness(instance, network)
+    report = check_exactness(instance, network, result.solution)
     if strict and not report.ok:
         raise ExactnessError(
             f"MIP and forward pass disagree on {len(report.mismatched_samples)} training samples "
