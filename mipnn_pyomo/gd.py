@@ -7,9 +7,10 @@ real-valued *latent* parameters ``W_lat``; every forward pass uses the integer n
     Wq = round(clip(W_lat, -P, P)),      h^l = sign(h^{l-1} Wq^l + bq^l),      s = h^{L-1} Wq^L + bq^L,
 
 and the loss is the MIP's min-hinge objective written in the normalised outputs
-``yhat = 2 s / (P (H + 1))`` with one-hot +-1 targets Y and margin 1/2:
+``yhat = s / S``, S = P (H + 1) / 2 (:func:`mipnn_pyomo.numerics.score_scale`), with one-hot +-1
+targets Y and margin m (``margin``, default 1/2, the formulation's ``--margin``):
 
-    loss = sum_{k, j} max(0, 1/2 - Y_kj * yhat_kj)^2.
+    loss = sum_{k, j} max(0, m - Y_kj * yhat_kj)^2.
 
 Gradients come from the straight-through estimator (STE):
 
@@ -47,7 +48,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from mipnn_pyomo.errors import DataError, ModelConfigError
-from mipnn_pyomo.network import IntegerNetwork, row_keys, tie_break_argmax
+from mipnn_pyomo.network import HIDDEN_ACTIVATION, IntegerNetwork, row_keys, tie_break_argmax
+from mipnn_pyomo.numerics import check_P, score_scale
 
 __all__ = [
     "GDResult",
@@ -60,7 +62,7 @@ __all__ = [
     "integer_loss",
 ]
 
-MARGIN = 0.5
+DEFAULT_MARGIN = 0.5  # the formulation's default margin (FormulationOptions.margin)
 
 
 @dataclass
@@ -89,18 +91,19 @@ def one_hot_pm1(y: np.ndarray, n_classes: int) -> np.ndarray:
     return Y
 
 
-def _hinge_loss_and_grad(s: np.ndarray, Y: np.ndarray, P: int, H: int) -> tuple[float, np.ndarray]:
-    """Squared hinge loss of scores s and its gradient d loss / d s."""
-    c = 2.0 / (P * (H + 1))
-    r = np.maximum(0.0, MARGIN - Y * (c * s))
+def _hinge_loss_and_grad(s: np.ndarray, Y: np.ndarray, P: int, H: int,
+                         margin: float = DEFAULT_MARGIN) -> tuple[float, np.ndarray]:
+    """Squared hinge loss of scores s at margin m and its gradient d loss / d s."""
+    c = 1.0 / score_scale(P, H)
+    r = np.maximum(0.0, margin - Y * (c * s))
     return float(np.sum(r * r)), -2.0 * r * Y * c
 
 
-def integer_loss(network: IntegerNetwork, X: np.ndarray, y: np.ndarray) -> float:
+def integer_loss(network: IntegerNetwork, X: np.ndarray, y: np.ndarray, margin: float = DEFAULT_MARGIN) -> float:
     """The training loss of an integer network, from its own forward pass (IntegerNetwork.output_scores)."""
     Y = one_hot_pm1(np.asarray(y), network.n_outputs)
     s = np.asarray(network.output_scores(X), dtype=float)
-    return _hinge_loss_and_grad(s, Y, network.P, network.last_hidden_width)[0]
+    return _hinge_loss_and_grad(s, Y, network.P, network.last_hidden_width, margin)[0]
 
 
 def _truncated_normal(rng: np.random.Generator, std: float, shape: tuple[int, ...]) -> np.ndarray:
@@ -146,6 +149,7 @@ def gd_loss_and_grads(
     mode: str = "ste",
     decimals: int | None = 4,
     backprop: str = "quantized",
+    margin: float = DEFAULT_MARGIN,
 ) -> tuple[float, list[np.ndarray], np.ndarray]:
     """Loss, gradients w.r.t. the latent parameters, and output scores.
 
@@ -161,7 +165,7 @@ def gd_loss_and_grads(
     Both modes use the same backward rules: d q/dw = 1{|w| <= P}, d act/da = 1{|a| <= window}.
     ``backprop`` ("quantized" or "latent") picks the weights the gradient flows back through in
     ``mode="ste"``; in ``mode="surrogate"`` both are clip(W), the surrogate's weights.
-    ``X`` is used as given (round it to the grid beforehand, as train_gd does)."""
+    ``X`` is used as given (round it to the grid beforehand, as train_gd does); ``margin`` is the hinge's m."""
     if backprop not in ("quantized", "latent"):
         raise ModelConfigError(f"backprop must be 'quantized' or 'latent', got {backprop!r}")
     if mode not in ("ste", "surrogate"):
@@ -185,12 +189,12 @@ def gd_loss_and_grads(
             a = np.round(a, decimals)  # same lattice rounding as IntegerNetwork.forward
         w = windows[l]
         act_masks.append((np.abs(a) <= w).astype(float))
-        h = np.where(a >= 0, 1.0, -1.0) if ste else np.clip(a, -w, w)
+        h = HIDDEN_ACTIVATION.forward(a).astype(float) if ste else np.clip(a, -w, w)
         hs.append(h)
     if ste and n_layers > 1:
         s = np.rint(s)
     H = qs[-2].shape[0]
-    loss, g = _hinge_loss_and_grad(s, Y, P, H)
+    loss, g = _hinge_loss_and_grad(s, Y, P, H, margin)
 
     grads: list[np.ndarray] = [np.empty(0)] * len(params_latent)
     for l in range(n_layers - 1, -1, -1):
@@ -225,8 +229,7 @@ def _validate(X, y, n_classes, hidden, P, lr, lr_decay, max_epochs, target_accur
         raise ModelConfigError(f"n_classes must be an integer >= 2, got {n_classes!r}")
     if y_arr.min() < 0 or y_arr.max() >= n_classes:
         raise DataError(f"labels must lie in 0..{n_classes - 1}, found labels from {y_arr.min()} to {y_arr.max()}")
-    if isinstance(P, bool) or not isinstance(P, (int, np.integer)) or P < 1:
-        raise ModelConfigError(f"P must be an integer >= 1, got {P!r}")
+    check_P(P)
     try:
         hidden = [int(h) for h in hidden]
     except (TypeError, ValueError):
@@ -271,6 +274,7 @@ def train_gd(
     window_scale: float = 1.0,
     log_every: int = 10,
     backprop: str = "quantized",
+    margin: float = DEFAULT_MARGIN,
 ) -> GDResult:
     """Train an integer sign-activation MLP by full-batch Adam with the straight-through estimator.
 
@@ -284,6 +288,8 @@ def train_gd(
                              time_limit, patience, classes)
     if not (window_scale > 0):
         raise ModelConfigError(f"window_scale must be positive, got {window_scale!r}")
+    if not (0 < margin <= 1):
+        raise ModelConfigError(f"margin must be in (0, 1], got {margin!r}")
     P = int(P)
     n_classes = int(n_classes)
     decimals = int((preprocessing or {}).get("decimals", 4))
@@ -300,7 +306,7 @@ def train_gd(
         "method": "gd", "seed": int(seed), "hidden": list(hidden), "lr": lr, "lr_decay": lr_decay,
         "max_epochs": int(max_epochs), "target_accuracy": target_accuracy, "patience": int(patience),
         "time_limit": time_limit, "window_scale": window_scale, "windows": windows, "backprop": backprop,
-        "n_train": int(len(y)),
+        "n_train": int(len(y)), "margin": margin,
     }
 
     def make_network(ints: list[np.ndarray]) -> IntegerNetwork:
@@ -318,7 +324,7 @@ def train_gd(
     keys = row_keys(Xr, decimals)
     for epoch in range(1, int(max_epochs) + 1):
         loss, grads, s = gd_loss_and_grads(params, Xr, Y, P, windows, mode="ste", decimals=decimals,
-                                           backprop=backprop)
+                                           backprop=backprop, margin=margin)
         acc = float(np.mean(tie_break_argmax(s, 0, keys) == y))  # same scores and tie-break as IntegerNetwork
         key = (acc, -loss)
         if best_key is None or key > best_key:
@@ -357,7 +363,7 @@ def train_gd(
     training_info.update({"status": status, "epochs": epoch, "best_epoch": best_epoch, "runtime_s": runtime})
     network = make_network(best_ints)
     train_accuracy = network.accuracy(X, y)
-    true_loss = integer_loss(network, X, y)
+    true_loss = integer_loss(network, X, y, margin)
     network.training.update({"train_accuracy": train_accuracy, "loss": true_loss})
     if verbose:
         print(f"[gd] {status} after {epoch} epochs ({runtime:.2f} s): best epoch {best_epoch}, "
