@@ -61,8 +61,9 @@ def add_product_linearisation(m) -> None:
     (rows 0 and 2) for Y = +1 and c >= h w (rows 1 and 3) for Y = -1. Every true network stays
     feasible with its true objective, and any solution's network is at least as good by forward
     pass as the MIP's objective says, so the optimum and the bound are unchanged. This halves the
-    output layer's product rows (about 40% of all rows with one hidden layer and two classes;
-    measured in docs/formulation.md). ``product_side[j, k]`` is Y (one-sided) or 0 (all four)."""
+    output layer's product rows: measured at N = 100, 16 hidden, two classes, 38% fewer rows in all
+    for sat-margin and 29% for min-hinge (22% / 11% fewer nonzeros); with two hidden layers of 16,
+    5% (docs/formulation.md). ``product_side[j, k]`` is Y (one-sided) or 0 (all four rows)."""
     pyo = _pyo()
 
     def rule(m, l, i, j, k, which):
