@@ -254,6 +254,47 @@ def _validate(X, y, n_classes, hidden, P, lr, lr_decay, max_epochs, target_accur
 
 
 # --------------------------------------------------------------------------- training
+class _Adam:
+    """Full-batch Adam (beta1 0.9, beta2 0.999, eps 1e-8), step size lr * lr_decay**(epoch - 1);
+    parameters clipped to [-P, P] after each step."""
+
+    beta1, beta2, eps = 0.9, 0.999, 1e-8
+
+    def __init__(self, params: list[np.ndarray], lr: float, lr_decay: float, P: int):
+        self.m = [np.zeros_like(p) for p in params]
+        self.v = [np.zeros_like(p) for p in params]
+        self.lr, self.lr_decay, self.P = lr, lr_decay, P
+
+    def step(self, params: list[np.ndarray], grads: list[np.ndarray], epoch: int) -> None:
+        step = self.lr * self.lr_decay ** (epoch - 1)
+        b1, b2 = self.beta1, self.beta2
+        bc1, bc2 = 1 - b1**epoch, 1 - b2**epoch
+        for i, g in enumerate(grads):
+            self.m[i] = b1 * self.m[i] + (1 - b1) * g
+            self.v[i] = b2 * self.v[i] + (1 - b2) * g * g
+            params[i] = np.clip(params[i] - step * (self.m[i] / bc1) / (np.sqrt(self.v[i] / bc2) + self.eps),
+                                -self.P, self.P)
+
+
+@dataclass
+class _Best:
+    """The best integer parameters seen (highest accuracy, then lowest loss) and the plateau count."""
+
+    key: tuple[float, float] | None = None
+    ints: list[np.ndarray] = field(default_factory=list)
+    epoch: int = -1
+    loss_seen: float = math.inf
+    since_improved: int = 0
+
+    def update(self, acc: float, loss: float, params: list[np.ndarray], P: int, epoch: int) -> None:
+        if self.key is None or (acc, -loss) > self.key:
+            self.key, self.ints, self.epoch = (acc, -loss), [quantize(p, P) for p in params], epoch
+        if loss < self.loss_seen - 1e-12:
+            self.loss_seen, self.since_improved = loss, 0
+        else:
+            self.since_improved += 1
+
+
 def train_gd(
     X: np.ndarray,
     y: np.ndarray,
@@ -286,10 +327,7 @@ def train_gd(
     t0 = time.perf_counter()
     X, y, hidden = _validate(X, y, n_classes, hidden, P, lr, lr_decay, max_epochs, target_accuracy,
                              time_limit, patience, classes)
-    if not (window_scale > 0):
-        raise ModelConfigError(f"window_scale must be positive, got {window_scale!r}")
-    if not (0 < margin <= 1):
-        raise ModelConfigError(f"margin must be in (0, 1], got {margin!r}")
+    _check_window_and_margin(window_scale, margin)
     P = int(P)
     n_classes = int(n_classes)
     decimals = int((preprocessing or {}).get("decimals", 4))
@@ -298,10 +336,7 @@ def train_gd(
     sizes = [X.shape[1], *hidden, n_classes]
     windows = default_windows(Xr, sizes, P, window_scale)
     params = init_latent(sizes, P, seed)
-    m = [np.zeros_like(p) for p in params]
-    v = [np.zeros_like(p) for p in params]
-    beta1, beta2, eps = 0.9, 0.999, 1e-8
-
+    adam = _Adam(params, lr, lr_decay, P)
     training_info: dict[str, Any] = {
         "method": "gd", "seed": int(seed), "hidden": list(hidden), "lr": lr, "lr_decay": lr_decay,
         "max_epochs": int(max_epochs), "target_accuracy": target_accuracy, "patience": int(patience),
@@ -313,60 +348,56 @@ def train_gd(
         return IntegerNetwork(ints[0::2], ints[1::2], P, classes=list(classes) if classes is not None else [],
                               preprocessing=preprocessing, training=dict(training_info))
 
-    best_key: tuple[float, float] | None = None
-    best_ints: list[np.ndarray] = []
-    best_epoch = -1
-    best_loss_seen = math.inf
-    since_improved = 0
+    best = _Best()
     history: list[dict[str, Any]] = []
-    status = "max_epochs"
+    status = None
     epoch = 0
     keys = row_keys(Xr, decimals)
     for epoch in range(1, int(max_epochs) + 1):
         loss, grads, s = gd_loss_and_grads(params, Xr, Y, P, windows, mode="ste", decimals=decimals,
                                            backprop=backprop, margin=margin)
         acc = float(np.mean(tie_break_argmax(s, 0, keys) == y))  # same scores and tie-break as IntegerNetwork
-        key = (acc, -loss)
-        if best_key is None or key > best_key:
-            best_key, best_ints, best_epoch = key, [quantize(p, P) for p in params], epoch
-        if loss < best_loss_seen - 1e-12:
-            best_loss_seen, since_improved = loss, 0
-        else:
-            since_improved += 1
+        best.update(acc, loss, params, P, epoch)
         elapsed = time.perf_counter() - t0
         if epoch == 1 or epoch % max(int(log_every), 1) == 0:
-            history.append({"epoch": epoch, "time_s": elapsed, "loss": loss, "train_accuracy": acc})
-            if verbose:
-                print(f"[gd] epoch {epoch:5d}  loss {loss:10.4f}  acc {acc:.4f}  best acc {best_key[0]:.4f}")
-        if target_accuracy is not None and best_key[0] >= target_accuracy - 1e-12:
-            # confirm on the shared forward pass before stopping
-            if make_network(best_ints).accuracy(X, y) >= target_accuracy - 1e-12:
-                status = "target_reached"
-                break
-        if since_improved >= patience:
-            status = "plateau"
+            _log(history, epoch, elapsed, loss, acc, best, verbose)
+        target_met = (target_accuracy is not None and best.key[0] >= target_accuracy - 1e-12  # confirmed on
+                      and make_network(best.ints).accuracy(X, y) >= target_accuracy - 1e-12)  # the forward pass
+        status = ("target_reached" if target_met else "plateau" if best.since_improved >= patience
+                  else "time_limit" if time_limit is not None and elapsed >= time_limit else None)
+        if status:
             break
-        if time_limit is not None and elapsed >= time_limit:
-            status = "time_limit"
-            break
-        # Adam step on the latent parameters
-        step = lr * lr_decay ** (epoch - 1)
-        bc1, bc2 = 1 - beta1**epoch, 1 - beta2**epoch
-        for i, g in enumerate(grads):
-            m[i] = beta1 * m[i] + (1 - beta1) * g
-            v[i] = beta2 * v[i] + (1 - beta2) * g * g
-            params[i] = np.clip(params[i] - step * (m[i] / bc1) / (np.sqrt(v[i] / bc2) + eps), -P, P)
+        adam.step(params, grads, epoch)
 
+    status = status or "max_epochs"
     runtime = time.perf_counter() - t0
     if not history or history[-1]["epoch"] != epoch:
         history.append({"epoch": epoch, "time_s": runtime, "loss": loss, "train_accuracy": acc})
-    training_info.update({"status": status, "epochs": epoch, "best_epoch": best_epoch, "runtime_s": runtime})
-    network = make_network(best_ints)
+    training_info.update({"status": status, "epochs": epoch, "best_epoch": best.epoch, "runtime_s": runtime})
+    return _result(make_network(best.ints), X, y, margin, status, epoch, runtime, history, verbose)
+
+
+def _check_window_and_margin(window_scale: float, margin: float) -> None:
+    if not (window_scale > 0):
+        raise ModelConfigError(f"window_scale must be positive, got {window_scale!r}")
+    if not (0 < margin <= 1):
+        raise ModelConfigError(f"margin must be in (0, 1], got {margin!r}")
+
+
+def _log(history: list, epoch: int, elapsed: float, loss: float, acc: float, best: _Best, verbose: bool) -> None:
+    history.append({"epoch": epoch, "time_s": elapsed, "loss": loss, "train_accuracy": acc})
+    if verbose:
+        print(f"[gd] epoch {epoch:5d}  loss {loss:10.4f}  acc {acc:.4f}  best acc {best.key[0]:.4f}")
+
+
+def _result(network: IntegerNetwork, X, y, margin: float, status: str, epoch: int, runtime: float,
+            history: list, verbose: bool) -> GDResult:
+    """The GDResult of the best network, with its accuracy and loss by its own forward pass."""
     train_accuracy = network.accuracy(X, y)
     true_loss = integer_loss(network, X, y, margin)
     network.training.update({"train_accuracy": train_accuracy, "loss": true_loss})
     if verbose:
-        print(f"[gd] {status} after {epoch} epochs ({runtime:.2f} s): best epoch {best_epoch}, "
+        print(f"[gd] {status} after {epoch} epochs ({runtime:.2f} s): best epoch {network.training['best_epoch']}, "
               f"train accuracy {train_accuracy:.4f}, loss {true_loss:.4f}")
     return GDResult(network=network, status=status, train_accuracy=train_accuracy, loss=true_loss,
                     epochs=epoch, runtime_s=runtime, history=history)
