@@ -15,19 +15,17 @@ Notation (samples k = 1..N, layers l = 1..L, layer l has n_l neurons, n_0 = numb
 Every constraint block of the model, with its reference in Thorbjarnarson and Yorke-Smith (the
 paper's sign-activation rows carry no equation number: they are labelled (S1), (S2) here):
 
-    block (component)                     rows                                           reference       built in
-    product_linearisation                 c = (2u - 1) w by four big-M rows              eqs. (5)-(8)    activations/sign.py
-    sign_active   (gdp: sign_positive)    u = 1 => a >= 0:   a >= -M (1 - u)             (S1)            activations/sign.py
-    sign_inactive (gdp: sign_negative)    u = 0 => a <= -eps: a <= -eps + (M + eps) u    (S2)            activations/sign.py
-    fix_unused                            w[1,i,j] = 0, feature i zero in every sample   (not in paper)  here
-    symmetry_breaking (opt-in)            b[1,j] >= b[1,j+1]                             (not in paper)  here
-    output_positive, output_negative      o = 1 => s >= 0,  o = 0 => s <= -1             eqs. (13)-(15)  objectives.py
-    one_positive_output                   sum_j o[j,k] = 1                               eq. (16)        objectives.py
-    objective (max-correct)               max sum_k o[y_k,k]                             eq. (17)        objectives.py
-    hinge_epigraph                        t >= alpha_p z + beta_p,  t >= 0               eq. (18)        objectives.py
-    objective (min-hinge)                 min sum_{j,k} t[j,k]                           eq. (19)        objectives.py
-    margin_met                            q = 1 => Y s >= T,  T = ceil(m S)              eqs. (20)-(23)  objectives.py
-    objective (sat-margin)                max sum_{j,k} q[j,k]                           eq. (24)        objectives.py
+    block (component)                  rows                                         reference        built in
+    product_linearisation              c = (2u - 1) w, four big-M rows              eqs. (5)-(8)     activations/sign
+    sign_active (gdp: sign_positive)   u = 1 => a >= 0:  a >= -M (1 - u)            (S1), no number  activations/sign
+    sign_inactive (gdp: sign_negative) u = 0 => a <= -eps: a <= -eps + (M + eps) u  (S2), no number  activations/sign
+    fix_unused                         w[1,i,j] = 0, feature i zero in all samples  not in paper     here
+    symmetry_breaking (opt-in)         b[1,j] >= b[1,j+1]                           not in paper     here
+    output_positive, output_negative   o = 1 => s >= 0,  o = 0 => s <= -1           eqs. (13)-(17)   objectives
+    one_positive_output                sum_j o[j,k] = 1 (the paper sums over k)     eq. (16)         objectives
+    objective (max-correct)            max sum_k o[y_k,k]                           eqs. (13)-(17)   objectives
+    hinge_epigraph, objective          t >= alpha_p z + beta_p, t >= 0; min sum t   eqs. (18)-(19)   objectives
+    margin_met, objective              q = 1 => Y s >= T = ceil(m S); max sum q     eqs. (20)-(24)   objectives
 
 Big-M and eps of the sign rows: layer 1 M_k = P (sum_i |x_ki| + 1), eps = 10^-d (the input grid
 step); later layers M = P (n_{l-1} + 1), eps = 1 (pre-activations are integers there). Inputs live
@@ -61,7 +59,7 @@ class FormulationOptions:
     variant: str = "tight"  # "tight" | "paper"
     fix_unused_inputs: bool = True  # w[1,i,j] = 0 when feature i is zero in every training sample
     symmetry_breaking: bool = False  # order hidden neurons of the first layer by their bias
-    one_sided_output_products: bool = True  # output-layer products bounded on one side only (see add_product_linearisation)
+    one_sided_output_products: bool = True  # output products bounded on one side only (activations/sign.py)
     hinge_breakpoints: int | None = None  # default min(2P(H+1) + 1, MAX_HINGE_BREAKPOINTS)
     margin: float = 0.5  # m of sat-margin and min-hinge (also the heuristic's and GD's margin)
     activation: str = "sign"  # key of mipnn_pyomo.activations.ACTIVATIONS
@@ -71,11 +69,13 @@ class FormulationOptions:
         if self.variant not in ("tight", "paper"):
             raise ModelConfigError(f"unknown formulation variant {self.variant!r}; choose 'tight' or 'paper'")
         if self.variant == "paper" and self.symmetry_breaking:
-            raise ModelConfigError("symmetry breaking is not part of the paper's model: use it with the 'tight' variant")
+            raise ModelConfigError(
+                "symmetry breaking is not part of the paper's model: use it with the 'tight' variant")
         if not (0 < self.margin <= 1):
             raise ModelConfigError(f"margin must be in (0, 1], got {self.margin}")
         if self.hinge_breakpoints is not None and not (2 <= self.hinge_breakpoints <= MAX_HINGE_BREAKPOINTS):
-            raise ModelConfigError(f"hinge_breakpoints must be in 2..{MAX_HINGE_BREAKPOINTS}, got {self.hinge_breakpoints}")
+            raise ModelConfigError(
+                f"hinge_breakpoints must be in 2..{MAX_HINGE_BREAKPOINTS}, got {self.hinge_breakpoints}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -53,7 +53,8 @@ class IncumbentImprover:
         Other feasible networks met on the way are appended to ``self.candidates``. ``done(S)``
         ends the search early (see :meth:`target_reached`)."""
         t = time.perf_counter()
-        budget = self.time_budget if self.total_budget is None else min(self.time_budget, self.total_budget - self.spent)
+        budget = self.time_budget if self.total_budget is None else min(self.time_budget,
+                                                                        self.total_budget - self.spent)
         found = guided_local_search(network, self.data.X, self.score, self.guide, time_budget=max(budget, 0.05),
                                     seed=self.seed + 7919 * self.calls, fixed_zero_inputs=self.fixed_zero_inputs,
                                     stop=self.stop, done=done)
