@@ -7,9 +7,10 @@ real-valued *latent* parameters ``W_lat``; every forward pass uses the integer n
     Wq = round(clip(W_lat, -P, P)),      h^l = sign(h^{l-1} Wq^l + bq^l),      s = h^{L-1} Wq^L + bq^L,
 
 and the loss is the MIP's min-hinge objective written in the normalised outputs
-``yhat = 2 s / (P (H + 1))`` with one-hot +-1 targets Y and margin 1/2:
+``yhat = s / S``, S = P (H + 1) / 2 (:func:`mipnn_pyomo.numerics.score_scale`), with one-hot +-1
+targets Y and margin m (``margin``, default 1/2, the formulation's ``--margin``):
 
-    loss = sum_{k, j} max(0, 1/2 - Y_kj * yhat_kj)^2.
+    loss = sum_{k, j} max(0, m - Y_kj * yhat_kj)^2.
 
 Gradients come from the straight-through estimator (STE):
 
@@ -47,7 +48,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from mipnn_pyomo.errors import DataError, ModelConfigError
-from mipnn_pyomo.network import IntegerNetwork, row_keys, tie_break_argmax
+from mipnn_pyomo.network import HIDDEN_ACTIVATION, IntegerNetwork, row_keys, tie_break_argmax
+from mipnn_pyomo.numerics import check_P, score_scale
 
 __all__ = [
     "GDResult",
@@ -60,7 +62,7 @@ __all__ = [
     "integer_loss",
 ]
 
-MARGIN = 0.5
+DEFAULT_MARGIN = 0.5  # the formulation's default margin (FormulationOptions.margin)
 
 
 @dataclass
@@ -89,18 +91,19 @@ def one_hot_pm1(y: np.ndarray, n_classes: int) -> np.ndarray:
     return Y
 
 
-def _hinge_loss_and_grad(s: np.ndarray, Y: np.ndarray, P: int, H: int) -> tuple[float, np.ndarray]:
-    """Squared hinge loss of scores s and its gradient d loss / d s."""
-    c = 2.0 / (P * (H + 1))
-    r = np.maximum(0.0, MARGIN - Y * (c * s))
+def _hinge_loss_and_grad(s: np.ndarray, Y: np.ndarray, P: int, H: int,
+                         margin: float = DEFAULT_MARGIN) -> tuple[float, np.ndarray]:
+    """Squared hinge loss of scores s at margin m and its gradient d loss / d s."""
+    c = 1.0 / score_scale(P, H)
+    r = np.maximum(0.0, margin - Y * (c * s))
     return float(np.sum(r * r)), -2.0 * r * Y * c
 
 
-def integer_loss(network: IntegerNetwork, X: np.ndarray, y: np.ndarray) -> float:
+def integer_loss(network: IntegerNetwork, X: np.ndarray, y: np.ndarray, margin: float = DEFAULT_MARGIN) -> float:
     """The training loss of an integer network, from its own forward pass (IntegerNetwork.output_scores)."""
     Y = one_hot_pm1(np.asarray(y), network.n_outputs)
     s = np.asarray(network.output_scores(X), dtype=float)
-    return _hinge_loss_and_grad(s, Y, network.P, network.last_hidden_width)[0]
+    return _hinge_loss_and_grad(s, Y, network.P, network.last_hidden_width, margin)[0]
 
 
 def _truncated_normal(rng: np.random.Generator, std: float, shape: tuple[int, ...]) -> np.ndarray:
@@ -146,6 +149,7 @@ def gd_loss_and_grads(
     mode: str = "ste",
     decimals: int | None = 4,
     backprop: str = "quantized",
+    margin: float = DEFAULT_MARGIN,
 ) -> tuple[float, list[np.ndarray], np.ndarray]:
     """Loss, gradients w.r.t. the latent parameters, and output scores.
 
@@ -161,7 +165,7 @@ def gd_loss_and_grads(
     Both modes use the same backward rules: d q/dw = 1{|w| <= P}, d act/da = 1{|a| <= window}.
     ``backprop`` ("quantized" or "latent") picks the weights the gradient flows back through in
     ``mode="ste"``; in ``mode="surrogate"`` both are clip(W), the surrogate's weights.
-    ``X`` is used as given (round it to the grid beforehand, as train_gd does)."""
+    ``X`` is used as given (round it to the grid beforehand, as train_gd does); ``margin`` is the hinge's m."""
     if backprop not in ("quantized", "latent"):
         raise ModelConfigError(f"backprop must be 'quantized' or 'latent', got {backprop!r}")
     if mode not in ("ste", "surrogate"):
@@ -185,12 +189,12 @@ def gd_loss_and_grads(
             a = np.round(a, decimals)  # same lattice rounding as IntegerNetwork.forward
         w = windows[l]
         act_masks.append((np.abs(a) <= w).astype(float))
-        h = np.where(a >= 0, 1.0, -1.0) if ste else np.clip(a, -w, w)
+        h = HIDDEN_ACTIVATION.forward(a).astype(float) if ste else np.clip(a, -w, w)
         hs.append(h)
     if ste and n_layers > 1:
         s = np.rint(s)
     H = qs[-2].shape[0]
-    loss, g = _hinge_loss_and_grad(s, Y, P, H)
+    loss, g = _hinge_loss_and_grad(s, Y, P, H, margin)
 
     grads: list[np.ndarray] = [np.empty(0)] * len(params_latent)
     for l in range(n_layers - 1, -1, -1):
@@ -225,8 +229,7 @@ def _validate(X, y, n_classes, hidden, P, lr, lr_decay, max_epochs, target_accur
         raise ModelConfigError(f"n_classes must be an integer >= 2, got {n_classes!r}")
     if y_arr.min() < 0 or y_arr.max() >= n_classes:
         raise DataError(f"labels must lie in 0..{n_classes - 1}, found labels from {y_arr.min()} to {y_arr.max()}")
-    if isinstance(P, bool) or not isinstance(P, (int, np.integer)) or P < 1:
-        raise ModelConfigError(f"P must be an integer >= 1, got {P!r}")
+    check_P(P)
     try:
         hidden = [int(h) for h in hidden]
     except (TypeError, ValueError):
@@ -251,6 +254,47 @@ def _validate(X, y, n_classes, hidden, P, lr, lr_decay, max_epochs, target_accur
 
 
 # --------------------------------------------------------------------------- training
+class _Adam:
+    """Full-batch Adam (beta1 0.9, beta2 0.999, eps 1e-8), step size lr * lr_decay**(epoch - 1);
+    parameters clipped to [-P, P] after each step."""
+
+    beta1, beta2, eps = 0.9, 0.999, 1e-8
+
+    def __init__(self, params: list[np.ndarray], lr: float, lr_decay: float, P: int):
+        self.m = [np.zeros_like(p) for p in params]
+        self.v = [np.zeros_like(p) for p in params]
+        self.lr, self.lr_decay, self.P = lr, lr_decay, P
+
+    def step(self, params: list[np.ndarray], grads: list[np.ndarray], epoch: int) -> None:
+        step = self.lr * self.lr_decay ** (epoch - 1)
+        b1, b2 = self.beta1, self.beta2
+        bc1, bc2 = 1 - b1**epoch, 1 - b2**epoch
+        for i, g in enumerate(grads):
+            self.m[i] = b1 * self.m[i] + (1 - b1) * g
+            self.v[i] = b2 * self.v[i] + (1 - b2) * g * g
+            params[i] = np.clip(params[i] - step * (self.m[i] / bc1) / (np.sqrt(self.v[i] / bc2) + self.eps),
+                                -self.P, self.P)
+
+
+@dataclass
+class _Best:
+    """The best integer parameters seen (highest accuracy, then lowest loss) and the plateau count."""
+
+    key: tuple[float, float] | None = None
+    ints: list[np.ndarray] = field(default_factory=list)
+    epoch: int = -1
+    loss_seen: float = math.inf
+    since_improved: int = 0
+
+    def update(self, acc: float, loss: float, params: list[np.ndarray], P: int, epoch: int) -> None:
+        if self.key is None or (acc, -loss) > self.key:
+            self.key, self.ints, self.epoch = (acc, -loss), [quantize(p, P) for p in params], epoch
+        if loss < self.loss_seen - 1e-12:
+            self.loss_seen, self.since_improved = loss, 0
+        else:
+            self.since_improved += 1
+
+
 def train_gd(
     X: np.ndarray,
     y: np.ndarray,
@@ -271,6 +315,7 @@ def train_gd(
     window_scale: float = 1.0,
     log_every: int = 10,
     backprop: str = "quantized",
+    margin: float = DEFAULT_MARGIN,
 ) -> GDResult:
     """Train an integer sign-activation MLP by full-batch Adam with the straight-through estimator.
 
@@ -282,8 +327,7 @@ def train_gd(
     t0 = time.perf_counter()
     X, y, hidden = _validate(X, y, n_classes, hidden, P, lr, lr_decay, max_epochs, target_accuracy,
                              time_limit, patience, classes)
-    if not (window_scale > 0):
-        raise ModelConfigError(f"window_scale must be positive, got {window_scale!r}")
+    _check_window_and_margin(window_scale, margin)
     P = int(P)
     n_classes = int(n_classes)
     decimals = int((preprocessing or {}).get("decimals", 4))
@@ -292,75 +336,68 @@ def train_gd(
     sizes = [X.shape[1], *hidden, n_classes]
     windows = default_windows(Xr, sizes, P, window_scale)
     params = init_latent(sizes, P, seed)
-    m = [np.zeros_like(p) for p in params]
-    v = [np.zeros_like(p) for p in params]
-    beta1, beta2, eps = 0.9, 0.999, 1e-8
-
+    adam = _Adam(params, lr, lr_decay, P)
     training_info: dict[str, Any] = {
         "method": "gd", "seed": int(seed), "hidden": list(hidden), "lr": lr, "lr_decay": lr_decay,
         "max_epochs": int(max_epochs), "target_accuracy": target_accuracy, "patience": int(patience),
         "time_limit": time_limit, "window_scale": window_scale, "windows": windows, "backprop": backprop,
-        "n_train": int(len(y)),
+        "n_train": int(len(y)), "margin": margin,
     }
 
     def make_network(ints: list[np.ndarray]) -> IntegerNetwork:
         return IntegerNetwork(ints[0::2], ints[1::2], P, classes=list(classes) if classes is not None else [],
                               preprocessing=preprocessing, training=dict(training_info))
 
-    best_key: tuple[float, float] | None = None
-    best_ints: list[np.ndarray] = []
-    best_epoch = -1
-    best_loss_seen = math.inf
-    since_improved = 0
+    best = _Best()
     history: list[dict[str, Any]] = []
-    status = "max_epochs"
+    status = None
     epoch = 0
     keys = row_keys(Xr, decimals)
     for epoch in range(1, int(max_epochs) + 1):
         loss, grads, s = gd_loss_and_grads(params, Xr, Y, P, windows, mode="ste", decimals=decimals,
-                                           backprop=backprop)
+                                           backprop=backprop, margin=margin)
         acc = float(np.mean(tie_break_argmax(s, 0, keys) == y))  # same scores and tie-break as IntegerNetwork
-        key = (acc, -loss)
-        if best_key is None or key > best_key:
-            best_key, best_ints, best_epoch = key, [quantize(p, P) for p in params], epoch
-        if loss < best_loss_seen - 1e-12:
-            best_loss_seen, since_improved = loss, 0
-        else:
-            since_improved += 1
+        best.update(acc, loss, params, P, epoch)
         elapsed = time.perf_counter() - t0
         if epoch == 1 or epoch % max(int(log_every), 1) == 0:
-            history.append({"epoch": epoch, "time_s": elapsed, "loss": loss, "train_accuracy": acc})
-            if verbose:
-                print(f"[gd] epoch {epoch:5d}  loss {loss:10.4f}  acc {acc:.4f}  best acc {best_key[0]:.4f}")
-        if target_accuracy is not None and best_key[0] >= target_accuracy - 1e-12:
-            # confirm on the shared forward pass before stopping
-            if make_network(best_ints).accuracy(X, y) >= target_accuracy - 1e-12:
-                status = "target_reached"
-                break
-        if since_improved >= patience:
-            status = "plateau"
+            _log(history, epoch, elapsed, loss, acc, best, verbose)
+        target_met = (target_accuracy is not None and best.key[0] >= target_accuracy - 1e-12  # confirmed on
+                      and make_network(best.ints).accuracy(X, y) >= target_accuracy - 1e-12)  # the forward pass
+        status = ("target_reached" if target_met else "plateau" if best.since_improved >= patience
+                  else "time_limit" if time_limit is not None and elapsed >= time_limit else None)
+        if status:
             break
-        if time_limit is not None and elapsed >= time_limit:
-            status = "time_limit"
-            break
-        # Adam step on the latent parameters
-        step = lr * lr_decay ** (epoch - 1)
-        bc1, bc2 = 1 - beta1**epoch, 1 - beta2**epoch
-        for i, g in enumerate(grads):
-            m[i] = beta1 * m[i] + (1 - beta1) * g
-            v[i] = beta2 * v[i] + (1 - beta2) * g * g
-            params[i] = np.clip(params[i] - step * (m[i] / bc1) / (np.sqrt(v[i] / bc2) + eps), -P, P)
+        adam.step(params, grads, epoch)
 
+    status = status or "max_epochs"
     runtime = time.perf_counter() - t0
     if not history or history[-1]["epoch"] != epoch:
         history.append({"epoch": epoch, "time_s": runtime, "loss": loss, "train_accuracy": acc})
-    training_info.update({"status": status, "epochs": epoch, "best_epoch": best_epoch, "runtime_s": runtime})
-    network = make_network(best_ints)
+    training_info.update({"status": status, "epochs": epoch, "best_epoch": best.epoch, "runtime_s": runtime})
+    return _result(make_network(best.ints), X, y, margin, status, epoch, runtime, history, verbose)
+
+
+def _check_window_and_margin(window_scale: float, margin: float) -> None:
+    if not (window_scale > 0):
+        raise ModelConfigError(f"window_scale must be positive, got {window_scale!r}")
+    if not (0 < margin <= 1):
+        raise ModelConfigError(f"margin must be in (0, 1], got {margin!r}")
+
+
+def _log(history: list, epoch: int, elapsed: float, loss: float, acc: float, best: _Best, verbose: bool) -> None:
+    history.append({"epoch": epoch, "time_s": elapsed, "loss": loss, "train_accuracy": acc})
+    if verbose:
+        print(f"[gd] epoch {epoch:5d}  loss {loss:10.4f}  acc {acc:.4f}  best acc {best.key[0]:.4f}")
+
+
+def _result(network: IntegerNetwork, X, y, margin: float, status: str, epoch: int, runtime: float,
+            history: list, verbose: bool) -> GDResult:
+    """The GDResult of the best network, with its accuracy and loss by its own forward pass."""
     train_accuracy = network.accuracy(X, y)
-    true_loss = integer_loss(network, X, y)
+    true_loss = integer_loss(network, X, y, margin)
     network.training.update({"train_accuracy": train_accuracy, "loss": true_loss})
     if verbose:
-        print(f"[gd] {status} after {epoch} epochs ({runtime:.2f} s): best epoch {best_epoch}, "
+        print(f"[gd] {status} after {epoch} epochs ({runtime:.2f} s): best epoch {network.training['best_epoch']}, "
               f"train accuracy {train_accuracy:.4f}, loss {true_loss:.4f}")
     return GDResult(network=network, status=status, train_accuracy=train_accuracy, loss=true_loss,
                     epochs=epoch, runtime_s=runtime, history=history)

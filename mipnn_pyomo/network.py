@@ -22,15 +22,17 @@ from typing import Any
 
 import numpy as np
 
+from mipnn_pyomo.activations.sign import SIGN, sign  # noqa: F401  (sign: re-exported, the hidden activation)
 from mipnn_pyomo.errors import DataError, ModelFileError
+from mipnn_pyomo.numerics import score_scale
 
 FORMAT_NAME = "mipnn-integer-network"
 FORMAT_VERSION = 1
 
 
-def sign(a: np.ndarray) -> np.ndarray:
-    """Sign activation with sign(0) = +1, as integers in {-1, +1}."""
-    return np.where(a >= 0, 1, -1).astype(np.int64)
+# The hidden layers' activation (its forward function, MIP rows and start values live in
+# mipnn_pyomo/activations/sign.py).
+HIDDEN_ACTIVATION = SIGN
 
 
 def tie_break_argmax(scores: np.ndarray, seed: int = 0, row_keys: np.ndarray | None = None) -> np.ndarray:
@@ -117,7 +119,7 @@ class IntegerNetwork:
         return X
 
     def forward(self, X: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
-        """Hidden activations h^l in {-1,+1} (one array per hidden layer) and integer output scores s.
+        """Hidden activations h^l = act(a^l) (sign: in {-1,+1}, one array per hidden layer) and integer output scores s.
 
         The first layer's pre-activation x W + b is computed in floating point; on the 10^-d input
         grid it is a lattice point, so its sign is exact. Later layers are integer arithmetic."""
@@ -131,7 +133,7 @@ class IntegerNetwork:
                 # x W + b is a multiple of 10^-d: rounding removes floating noise around sign(0) = +1.
                 a = np.round(a, decimals)
             if l < len(self.weights) - 1:
-                h = sign(a)
+                h = HIDDEN_ACTIVATION.forward(a)
                 activations.append(h)
             else:
                 return activations, np.asarray(np.rint(a), dtype=np.int64) if l else a
@@ -142,8 +144,8 @@ class IntegerNetwork:
         return self.forward(X)[1]
 
     def normalised_outputs(self, X: np.ndarray) -> np.ndarray:
-        """yhat = 2 s / (P (H + 1)), the quantity the MIP objectives are written in."""
-        return 2.0 * self.output_scores(X) / (self.P * (self.last_hidden_width + 1))
+        """yhat = s / S, S = P (H + 1) / 2: the quantity the MIP objectives are written in."""
+        return self.output_scores(X) / score_scale(self.P, self.last_hidden_width)
 
     def predict_index(self, X: np.ndarray) -> np.ndarray:
         """Class index per row: argmax of the outputs, ties broken by a random choice seeded by tie_seed."""

@@ -1,8 +1,11 @@
-"""The three training objectives, each a component added onto the base model of
-:mod:`mipnn_pyomo.formulation`, and each evaluable on an integer network by plain numpy.
+"""The training objectives: one :class:`Objective` per entry of :data:`OBJECTIVES`, each owning its
+sense, MIP rows, numpy evaluation, start values and trivial bound. Everything else (instance,
+solvers, heuristics, reports) asks the objective; a new objective is one registry entry
+(checklist in docs/formulation.md, "How to add an objective").
 
-All output constraints are written in the integer score s = sum_i c + b, with yhat = s / S,
-S = P (H + 1) / 2 (eq. 1), and z[j,k] = Y[k,j] yhat[j,k] with Y the one-hot +-1 label.
+Output constraints are written in the integer score s, with yhat = s / S, S = P (H + 1) / 2
+(eq. 1), z[j,k] = Y[k,j] yhat[j,k] and Y the one-hot +-1 label; :class:`OutputContext` is the one
+place that reads scores this way (scale S, margin m, threshold T = ceil(m S), hinge loss).
 
 max-correct (eqs. 13-17)
     o[j,k] in {0,1}:  o = 1 => s >= 0:   s >= -M (1 - o)
@@ -12,9 +15,9 @@ max-correct (eqs. 13-17)
 
 min-hinge (eqs. 18-19)
     t[j,k] >= 0,  t[j,k] >= alpha_p z[j,k] + beta_p  for every chord p of f(z) = max(0, m - z)^2
-    on breakpoints evenly spaced on [-1, 1] (default int(2P(H+1) + 1) points), the outer chords
-    extended over z's whole range [-2, 2]; f is convex and minimised, so the epigraph is exact at
-    the breakpoints and needs no binaries.
+    on breakpoints evenly spaced on [-1, 1] (default min(2P(H+1) + 1, MAX_HINGE_BREAKPOINTS)
+    points), the outer chords extended over z's whole range [-2, 2]; f is convex and minimised, so
+    the epigraph is exact at the breakpoints and needs no binaries.
     minimise sum_{j,k} t[j,k]
 
 sat-margin (eqs. 20-24)
@@ -26,46 +29,57 @@ sat-margin (eqs. 20-24)
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Callable
 
 import numpy as np
 import pyomo.environ as pyo
 
 from mipnn_pyomo.errors import ModelConfigError
-from mipnn_pyomo.formulation import PAPER_BIG_M, FormulationOptions, ProblemData, ceil_threshold
+from mipnn_pyomo.formulation import FormulationOptions, ProblemData
 from mipnn_pyomo.network import IntegerNetwork
+from mipnn_pyomo.numerics import MAX_HINGE_BREAKPOINTS, PAPER_BIG_M, margin_threshold, score_bound, score_scale
 
 MAXIMIZE, MINIMIZE = "maximize", "minimize"
 
 
-def hinge_breakpoints(data: ProblemData, options: FormulationOptions) -> np.ndarray:
-    n = options.hinge_breakpoints or int(2 * data.P * (data.H + 1) + 1)
-    return np.linspace(-1.0, 1.0, n)
+# --------------------------------------------------------------------------- the squared hinge
 
 
 def hinge_function(z: np.ndarray, margin: float) -> np.ndarray:
     return np.maximum(0.0, margin - z) ** 2
 
 
-def hinge_cuts(data: ProblemData, options: FormulationOptions) -> list[tuple[float, float]]:
-    """(slope, intercept) of each chord of f on the breakpoints; chords with slope 0 and intercept
-    0 (all of f's flat part) are dropped since t >= 0 covers them. Duplicates removed."""
-    z = hinge_breakpoints(data, options)
-    f = hinge_function(z, options.margin)
-    cuts = []
-    for z0, z1, f0, f1 in zip(z[:-1], z[1:], f[:-1], f[1:]):
-        slope = (f1 - f0) / (z1 - z0)
-        intercept = f0 - slope * z0
-        if abs(slope) < 1e-12 and abs(intercept) < 1e-12:
-            continue
-        cut = (round(float(slope), 12), round(float(intercept), 12))
-        if cut not in cuts:
-            cuts.append(cut)
-    return cuts
+class HingeLoss:
+    """The piecewise-linear squared hinge the MIP minimises: the chords of f(z) = max(0, m - z)^2
+    between ``n`` breakpoints evenly spaced on [-1, 1], the outer chords extended, floored at 0."""
+
+    def __init__(self, margin: float, n: int):
+        self.z = np.linspace(-1.0, 1.0, int(n))
+        self.f = hinge_function(self.z, margin)
+        self.slopes = np.diff(self.f) / np.diff(self.z)
+
+    @cached_property
+    def cuts(self) -> list[tuple[float, float]]:
+        """(slope, intercept) of each chord; the chords of f's flat part (slope 0, intercept 0) are
+        dropped since t >= 0 covers them. Duplicates removed (sorting, not pairwise: n may be large)."""
+        intercepts = self.f[:-1] - self.slopes * self.z[:-1]
+        pairs = np.round(np.stack([self.slopes, intercepts], axis=1), 12)
+        pairs = pairs[(np.abs(pairs) >= 1e-12).any(axis=1)]
+        _, first = np.unique(pairs, axis=0, return_index=True)
+        return [(float(a), float(b)) for a, b in pairs[np.sort(first)]]
+
+    def __call__(self, z: np.ndarray) -> np.ndarray:
+        """max(0, max_p alpha_p z + beta_p) of any array z, by interpolation (O(log n) per value)."""
+        z = np.asarray(z, dtype=float)
+        value = np.interp(z, self.z, self.f)
+        value = np.where(z < self.z[0], self.f[0] + self.slopes[0] * (z - self.z[0]), value)
+        value = np.where(z > self.z[-1], self.f[-1] + self.slopes[-1] * (z - self.z[-1]), value)
+        return np.maximum(value, 0.0)
 
 
 def hinge_pwl(z: np.ndarray, cuts: list[tuple[float, float]]) -> np.ndarray:
-    """The piecewise-linear loss the MIP minimises: max(0, max_p alpha_p z + beta_p)."""
+    """The reference form of the loss: max(0, max_p alpha_p z + beta_p) over explicit cuts."""
     z = np.asarray(z, dtype=float)
     value = np.zeros_like(z)
     for slope, intercept in cuts:
@@ -73,10 +87,120 @@ def hinge_pwl(z: np.ndarray, cuts: list[tuple[float, float]]) -> np.ndarray:
     return value
 
 
-# --------------------------------------------------------------------------- components
+# --------------------------------------------------------------------------- reading output scores
 
 
-def _add_max_correct(m) -> None:
+class OutputContext:
+    """How the objectives read output scores S (..., N, n_out) of one training set: the labels,
+    the scale S = P(H+1)/2, the margin m and threshold T = ceil(m S), and (built on first use, by
+    min-hinge and the search's hinge guide) the hinge loss. Built once per training instance."""
+
+    def __init__(self, y: np.ndarray, n_classes: int, P: int, H: int, margin: float = 0.5,
+                 hinge_breakpoints: int | None = None, variant: str = "tight", decimals: int = 4):
+        self.y = np.asarray(y, dtype=np.int64)
+        self.Y = np.where(np.arange(n_classes)[None, :] == self.y[:, None], 1, -1)
+        self.n_samples, self.n_classes = len(self.y), int(n_classes)
+        self.P, self.H, self.margin, self.variant = int(P), int(H), float(margin), variant
+        self.grid_step = 10.0 ** -int(decimals)  # the paper's one eps
+        self.bound = score_bound(P, H)
+        self.scale = score_scale(P, H)
+        self.threshold = margin_threshold(margin, P, H)
+        self.hinge_breakpoints = hinge_breakpoints or min(2 * self.bound + 1, MAX_HINGE_BREAKPOINTS)
+
+    @classmethod
+    def of(cls, data: ProblemData, options: FormulationOptions | None = None) -> "OutputContext":
+        options = options or FormulationOptions()
+        return cls(data.y, data.n_classes, data.P, data.H, options.margin, options.hinge_breakpoints,
+                   options.variant, data.decimals)
+
+    def z(self, S: np.ndarray) -> np.ndarray:
+        """z = Y s / S, the normalised score toward the true label."""
+        return self.Y * S / self.scale
+
+    @cached_property
+    def hinge(self) -> HingeLoss:
+        return HingeLoss(self.margin, self.hinge_breakpoints)
+
+    def pyomo_data(self) -> dict[str, Any]:
+        """The output Params every objective's rows may read (M_out, eps_out, score_scale, T)."""
+        paper = self.variant == "paper"
+        return {
+            "M_out": {None: PAPER_BIG_M if paper else float(self.bound)},
+            "eps_out": {None: self.grid_step if paper else 1.0},
+            "score_scale": {None: self.scale},
+            "margin_threshold": {None: self.margin * self.scale if paper else float(self.threshold)},
+        }
+
+
+# --------------------------------------------------------------------------- the Objective record
+
+
+def _always(S: np.ndarray, ctx: OutputContext) -> np.ndarray:
+    return np.ones(np.shape(S)[:-2], dtype=bool)
+
+
+def _no_data(ctx: OutputContext) -> dict:
+    return {}
+
+
+@dataclass(frozen=True)
+class Objective:
+    """One training objective. ``value(S, ctx)`` is its numpy value of output scores S of shape
+    (..., N, n_out) (one value per leading index), in its own sense; ``feasible(S, ctx)`` says where
+    its MIP rows admit S; ``start(m, S, ctx)`` gives (var, value) of its own variables;
+    ``best_possible(ctx)`` is its trivial bound (the stop rule); ``add_rows(m)`` adds its
+    variables, rows and Objective to the abstract model, ``model_data(ctx)`` their Pyomo data.
+    ``monotone_in_margin``: it only ever wants z = Y s larger (output products may be one-sided)."""
+
+    name: str
+    sense: str
+    description: str
+    add_rows: Callable[[Any], None]
+    value: Callable[[np.ndarray, OutputContext], np.ndarray]
+    start: Callable[[Any, np.ndarray, OutputContext], list]
+    best_possible: Callable[[OutputContext], float]
+    feasible: Callable[[np.ndarray, OutputContext], np.ndarray] = _always
+    model_data: Callable[[OutputContext], dict] = _no_data
+    monotone_in_margin: bool = False
+
+    @property
+    def maximises(self) -> bool:
+        return self.sense == MAXIMIZE
+
+    def evaluate(self, network: IntegerNetwork, X: np.ndarray, ctx: OutputContext) -> float:
+        """The objective of ``network`` on (X, ctx's labels), by forward pass."""
+        return float(self.value(network.output_scores(X), ctx))
+
+    def search_value(self, S: np.ndarray, ctx: OutputContext) -> np.ndarray:
+        """Larger is better: the value (negated when minimised), -inf where the rows forbid S."""
+        value = np.asarray(self.value(S, ctx), dtype=float)
+        return np.where(self.feasible(S, ctx), value if self.maximises else -value, -np.inf)
+
+    def in_mip_sense(self, search_value: float) -> float:
+        """A :meth:`search_value` back in the objective's own sense."""
+        return search_value if self.maximises else -search_value
+
+    def better(self, a: float, b: float | None) -> bool:
+        """``a`` strictly better than ``b`` (None: anything is better)."""
+        return b is None or (a > b if self.maximises else a < b)
+
+    def at_bound(self, value: float, ctx: OutputContext) -> bool:
+        return abs(value - self.best_possible(ctx)) < 1e-9
+
+    def start_values(self, m, network: IntegerNetwork, X: np.ndarray, ctx: OutputContext) -> list:
+        return self.start(m, network.output_scores(X), ctx)
+
+
+def _per_pair(m, var_name: str, values: np.ndarray) -> list:
+    """(var[j, k], values[k, j]) for every (sample, output)."""
+    var = getattr(m, var_name)
+    return [(var[j, k], float(values[k, j])) for k in range(values.shape[0]) for j in range(values.shape[1])]
+
+
+# --------------------------------------------------------------------------- max-correct
+
+
+def _max_correct_rows(m) -> None:
     m.o = pyo.Var(m.OUTPUTS, m.SAMPLES, within=pyo.Binary, doc="o = 1 <=> output j positive on sample k")
     L = lambda m: pyo.value(m.L)  # noqa: E731
 
@@ -95,7 +219,28 @@ def _add_max_correct(m) -> None:
     )
 
 
-def _add_min_hinge(m) -> None:
+def _one_positive(S: np.ndarray) -> np.ndarray:
+    return (S >= 0).sum(axis=-1) == 1
+
+
+def _max_correct_value(S, ctx) -> np.ndarray:
+    """Samples whose only non-negative output is the true class's (the MIP's count)."""
+    correct = (S >= 0)[..., np.arange(ctx.n_samples), ctx.y] & _one_positive(S)
+    return correct.sum(axis=-1).astype(float)
+
+
+def _max_correct_feasible(S, ctx) -> np.ndarray:
+    """The rows need exactly one non-negative output on every sample."""
+    return _one_positive(S).all(axis=-1)
+
+
+# --------------------------------------------------------------------------- min-hinge
+
+
+def _min_hinge_rows(m) -> None:
+    m.HINGE_CUTS = pyo.Set(ordered=True)
+    m.hinge_slope = pyo.Param(m.HINGE_CUTS, within=pyo.Reals)
+    m.hinge_intercept = pyo.Param(m.HINGE_CUTS, within=pyo.Reals)
     m.t = pyo.Var(m.OUTPUTS, m.SAMPLES, within=pyo.NonNegativeReals, doc="epigraph of the hinge loss")
 
     def cut(m, j, k, p):
@@ -106,7 +251,23 @@ def _add_min_hinge(m) -> None:
     m.objective = pyo.Objective(rule=lambda m: sum(m.t[j, k] for j in m.OUTPUTS for k in m.SAMPLES), sense=pyo.minimize)
 
 
-def _add_sat_margin(m) -> None:
+def _min_hinge_data(ctx: OutputContext) -> dict:
+    cuts = ctx.hinge.cuts
+    return {
+        "HINGE_CUTS": {None: list(range(len(cuts)))},
+        "hinge_slope": {p: c[0] for p, c in enumerate(cuts)},
+        "hinge_intercept": {p: c[1] for p, c in enumerate(cuts)},
+    }
+
+
+def _min_hinge_value(S, ctx) -> np.ndarray:
+    return ctx.hinge(ctx.z(S)).sum(axis=(-1, -2))
+
+
+# --------------------------------------------------------------------------- sat-margin
+
+
+def _sat_margin_rows(m) -> None:
     m.q = pyo.Var(m.OUTPUTS, m.SAMPLES, within=pyo.Binary, doc="q = 1 => y * yhat >= margin")
 
     def margin(m, j, k):
@@ -117,100 +278,31 @@ def _add_sat_margin(m) -> None:
     m.objective = pyo.Objective(rule=lambda m: sum(m.q[j, k] for j in m.OUTPUTS for k in m.SAMPLES), sense=pyo.maximize)
 
 
-def _declare_output_params(m) -> None:
-    m.M_out = pyo.Param(within=pyo.PositiveReals, doc="bound on |s|: P (H + 1)")
-    m.eps_out = pyo.Param(within=pyo.PositiveReals, doc="s < 0 <=> s <= -eps_out (1: s is integral)")
-    m.score_scale = pyo.Param(within=pyo.PositiveReals, doc="S = P (H + 1) / 2, yhat = s / S")
-    m.margin_threshold = pyo.Param(within=pyo.Reals, doc="T: z >= margin <=> Y s >= T")
-    m.HINGE_CUTS = pyo.Set(ordered=True)
-    m.hinge_slope = pyo.Param(m.HINGE_CUTS, within=pyo.Reals)
-    m.hinge_intercept = pyo.Param(m.HINGE_CUTS, within=pyo.Reals)
+def _margin_met(S, ctx) -> np.ndarray:
+    return ctx.Y * S >= ctx.threshold
 
 
-def output_data(data: ProblemData, options: FormulationOptions, objective: str) -> dict[str, Any]:
-    paper = options.variant == "paper"
-    scale = data.score_bound / 2.0
-    cuts = hinge_cuts(data, options) if objective == "min-hinge" else []
-    return {
-        "M_out": {None: PAPER_BIG_M if paper else float(data.score_bound)},
-        "eps_out": {None: data.eps if paper else 1.0},
-        "score_scale": {None: scale},
-        "margin_threshold": {None: options.margin * scale if paper else float(ceil_threshold(options.margin, data))},
-        "HINGE_CUTS": {None: list(range(len(cuts)))},
-        "hinge_slope": {p: c[0] for p, c in enumerate(cuts)},
-        "hinge_intercept": {p: c[1] for p, c in enumerate(cuts)},
-    }
-
-
-# --------------------------------------------------------------------------- evaluation by forward pass
-
-
-def _z(network: IntegerNetwork, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    s = network.output_scores(X)
-    Y = np.where(np.arange(network.n_outputs)[None, :] == np.asarray(y)[:, None], 1, -1)
-    return s, Y
-
-
-def evaluate_max_correct(network, X, y, data, options) -> float:
-    """Samples whose only non-negative output is the true class's (the MIP's count)."""
-    s, Y = _z(network, X, y)
-    positive = s >= 0
-    return float(np.sum((positive.sum(axis=1) == 1) & positive[np.arange(len(y)), y]))
-
-
-def evaluate_min_hinge(network, X, y, data, options) -> float:
-    s, Y = _z(network, X, y)
-    return float(hinge_pwl(Y * s / (data.score_bound / 2.0), hinge_cuts(data, options)).sum())
-
-
-def evaluate_sat_margin(network, X, y, data, options) -> float:
-    s, Y = _z(network, X, y)
-    return float(np.sum(Y * s / (data.score_bound / 2.0) >= options.margin - 1e-12))
-
-
-def start_max_correct(instance, network, X, y) -> list:
-    """o = [s >= 0]. Feasible only where exactly one output is non-negative on every sample."""
-    s = network.output_scores(X)
-    return [(instance.o[j, k], float(s[k, j] >= 0)) for k in range(s.shape[0]) for j in range(s.shape[1])]
-
-
-def start_min_hinge(instance, network, X, y) -> list:
-    s, Y = _z(network, X, y)
-    scale = pyo.value(instance.score_scale)
-    cuts = [(pyo.value(instance.hinge_slope[p]), pyo.value(instance.hinge_intercept[p])) for p in instance.HINGE_CUTS]
-    t = hinge_pwl(Y * s / scale, cuts)
-    return [(instance.t[j, k], float(t[k, j])) for k in range(s.shape[0]) for j in range(s.shape[1])]
-
-
-def start_sat_margin(instance, network, X, y) -> list:
-    s, Y = _z(network, X, y)
-    thr = pyo.value(instance.margin_threshold)
-    return [(instance.q[j, k], float(Y[k, j] * s[k, j] >= thr - 1e-9)) for k in range(s.shape[0]) for j in range(s.shape[1])]
-
-
-@dataclass(frozen=True)
-class Objective:
-    name: str
-    sense: str
-    add: Callable[[Any], None]
-    evaluate: Callable[..., float]
-    start_values: Callable[..., list]
-    description: str
-    monotone_in_margin: bool = False  # only ever wants z = Y s larger: output products may be one-sided
+# --------------------------------------------------------------------------- the registry
 
 
 OBJECTIVES: dict[str, Objective] = {
     "max-correct": Objective(
-        "max-correct", MAXIMIZE, _add_max_correct, evaluate_max_correct, start_max_correct,
-        "maximise correctly classified samples (one positive output per sample)",
+        "max-correct", MAXIMIZE, "maximise correctly classified samples (one positive output per sample)",
+        add_rows=_max_correct_rows, value=_max_correct_value,
+        start=lambda m, S, ctx: _per_pair(m, "o", S >= 0),
+        best_possible=lambda ctx: float(ctx.n_samples), feasible=_max_correct_feasible,
     ),
     "min-hinge": Objective(
-        "min-hinge", MINIMIZE, _add_min_hinge, evaluate_min_hinge, start_min_hinge,
-        "minimise the piecewise-linear squared hinge max(0, 0.5 - y*yhat)^2", True,
+        "min-hinge", MINIMIZE, "minimise the piecewise-linear squared hinge max(0, m - y*yhat)^2",
+        add_rows=_min_hinge_rows, value=_min_hinge_value,
+        start=lambda m, S, ctx: _per_pair(m, "t", ctx.hinge(ctx.z(S))),
+        best_possible=lambda ctx: 0.0, model_data=_min_hinge_data, monotone_in_margin=True,
     ),
     "sat-margin": Objective(
-        "sat-margin", MAXIMIZE, _add_sat_margin, evaluate_sat_margin, start_sat_margin,
-        "maximise the (sample, output) pairs with y*yhat >= 0.5", True,
+        "sat-margin", MAXIMIZE, "maximise the (sample, output) pairs with y*yhat >= m",
+        add_rows=_sat_margin_rows, value=lambda S, ctx: _margin_met(S, ctx).sum(axis=(-1, -2)).astype(float),
+        start=lambda m, S, ctx: _per_pair(m, "q", _margin_met(S, ctx)),
+        best_possible=lambda ctx: float(ctx.n_samples * ctx.n_classes), monotone_in_margin=True,
     ),
 }
 
@@ -222,13 +314,29 @@ def get_objective(name: str) -> Objective:
         raise ModelConfigError(f"unknown objective {name!r}; choose one of {', '.join(OBJECTIVES)}") from None
 
 
+def _declare_output_params(m) -> None:
+    m.M_out = pyo.Param(within=pyo.PositiveReals, doc="bound on |s|: P (H + 1)")
+    m.eps_out = pyo.Param(within=pyo.PositiveReals, doc="s < 0 <=> s <= -eps_out (1: s is integral)")
+    m.score_scale = pyo.Param(within=pyo.PositiveReals, doc="S = P (H + 1) / 2, yhat = s / S")
+    m.margin_threshold = pyo.Param(within=pyo.Reals, doc="T: z >= margin <=> Y s >= T")
+
+
 def add_objective(abstract_model, name: str) -> None:
     """Declare the output params and add objective ``name``'s variables, rows and Objective."""
     _declare_output_params(abstract_model)
-    get_objective(name).add(abstract_model)
+    get_objective(name).add_rows(abstract_model)
+
+
+def output_data(ctx: OutputContext, name: str) -> dict[str, Any]:
+    """The Pyomo data of the output params and of objective ``name``'s own components."""
+    return {**ctx.pyomo_data(), **get_objective(name).model_data(ctx)}
+
+
+def hinge_cuts(data: ProblemData, options: FormulationOptions) -> list[tuple[float, float]]:
+    """(slope, intercept) of min-hinge's cuts for ``data`` and ``options``."""
+    return OutputContext.of(data, options).hinge.cuts
 
 
 def objective_upper_limit(name: str, data: ProblemData) -> float:
     """The best conceivable objective value (N, 0 or n_classes N): used for gaps and targets."""
-    return {"max-correct": data.n_samples, "min-hinge": 0.0, "sat-margin": data.n_samples * data.n_classes}[name]
-
+    return get_objective(name).best_possible(OutputContext.of(data))

@@ -85,9 +85,10 @@ def test_toward_target_meets_the_target_with_a_mip_solution(adult, objective):
 
 def test_accuracy_guide_counts_strictly_correct_samples():
     from mipnn_pyomo.heuristics import ScoreFunction
+    from mipnn_pyomo.objectives import OutputContext
 
     y = np.array([0, 1, 1, 2])
-    score = ScoreFunction("accuracy", y, 3, 1, 2, 0.5)
+    score = ScoreFunction.accuracy_guide(OutputContext(y, 3, P=1, H=2, margin=0.5))
     S = np.array([[2, 1, 0], [1, 1, 0], [0, 3, -1], [0, 0, 1]])
     assert score.objective_value(S) == 3.0  # sample 1 is a tie: not counted
     assert score.objective_value(np.stack([S, -S])).tolist() == [3.0, 0.0]

@@ -7,13 +7,7 @@ import time
 
 import numpy as np
 
-from mipnn_pyomo.heuristics.local_search import (
-    LAST_GUIDED,
-    ScoreFunction,
-    guided_local_search,
-    local_search,
-    pair_outputs,
-)
+from mipnn_pyomo.heuristics.local_search import ScoreFunction, guided_local_search, local_search, pair_outputs
 from mipnn_pyomo.network import IntegerNetwork
 
 
@@ -26,19 +20,18 @@ class IncumbentImprover:
 
     def __init__(self, instance, time_budget: float = 2.0, seed: int = 0, total_budget: float | None = None,
                  stop=None):
-        from mipnn_pyomo.objectives import hinge_cuts
-
         d = instance.data
         self.instance = instance
         self.data = d
-        cuts = hinge_cuts(d, instance.options)
-        self.score = ScoreFunction(instance.objective, d.y, d.n_classes, d.P, d.H, instance.options.margin, cuts)
-        # max-correct's guide stays inside its feasible set (one non-negative output per sample)
-        # only for more than two classes; with two, its result is repaired by pair_outputs.
-        self.guide = ScoreFunction("min-hinge", d.y, d.n_classes, d.P, d.H, instance.options.margin, cuts,
-                                   one_positive=instance.objective == "max-correct" and d.n_classes > 2)
+        self.objective = instance.spec
+        outputs = instance.outputs
+        self.score = ScoreFunction.for_objective(self.objective, outputs)
+        # The hinge guide stays inside the objective's feasible set (max-correct: one non-negative
+        # output per sample) only for more than two classes; with two, pair_outputs repairs it.
+        feasible = (lambda S: self.objective.feasible(S, outputs)) if d.n_classes > 2 else None
+        self.guide = ScoreFunction.hinge_guide(outputs, feasible)
         # Toward a training-accuracy target: count of strictly correct samples, hinge tie-break.
-        self.accuracy_guide = ScoreFunction("accuracy", d.y, d.n_classes, d.P, d.H, instance.options.margin)
+        self.accuracy_guide = ScoreFunction.accuracy_guide(outputs)
         self.time_budget = time_budget
         self.total_budget = total_budget
         self.spent = 0.0
@@ -49,8 +42,8 @@ class IncumbentImprover:
         self.fixed_zero_inputs = np.flatnonzero(~np.any(d.X != 0, axis=0))
 
     def sign_objective(self, value: float) -> float:
-        """Search values are 'larger is better'; the MIP's min-hinge objective is minimised."""
-        return -value if self.instance.objective == "min-hinge" else value
+        """Search values are 'larger is better': back to the objective's own sense."""
+        return self.objective.in_mip_sense(value)
 
     def budget_left(self) -> bool:
         return self.total_budget is None or self.spent < self.total_budget
@@ -59,18 +52,17 @@ class IncumbentImprover:
         """(network, objective, objective of the input) with objectives in the MIP's own sense.
         Other feasible networks met on the way are appended to ``self.candidates``. ``done(S)``
         ends the search early (see :meth:`target_reached`)."""
-        LAST_GUIDED.clear()
         t = time.perf_counter()
-        budget = self.time_budget if self.total_budget is None else min(self.time_budget, self.total_budget - self.spent)
-        out, value, start = guided_local_search(network, self.data.X, self.score, time_budget=max(budget, 0.05),
-                                                seed=self.seed + 7919 * self.calls,
-                                                fixed_zero_inputs=self.fixed_zero_inputs, guide=self.guide,
-                                                stop=self.stop, done=done)
+        budget = self.time_budget if self.total_budget is None else min(self.time_budget,
+                                                                        self.total_budget - self.spent)
+        found = guided_local_search(network, self.data.X, self.score, self.guide, time_budget=max(budget, 0.05),
+                                    seed=self.seed + 7919 * self.calls, fixed_zero_inputs=self.fixed_zero_inputs,
+                                    stop=self.stop, done=done)
         self.calls += 1
         self.spent += time.perf_counter() - t
-        self.candidates.extend((net, self.sign_objective(v)) for net, v in LAST_GUIDED)
-        LAST_GUIDED.clear()
-        return out, self.sign_objective(value), self.sign_objective(start)
+        if found.guided is not None:
+            self.candidates.append((found.guided[0], self.sign_objective(found.guided[1])))
+        return found.network, self.sign_objective(found.value), self.sign_objective(found.start_value)
 
     def target_reached(self, target_accuracy: float | None):
         """``done(S)`` for the searches: ceil(target N) samples strictly correct (None: never)."""
@@ -110,13 +102,9 @@ class IncumbentImprover:
         ``target_accuracy``), a network (or a candidate) meets the target, or the objective reaches
         its trivial bound; the best network by objective. While the target is not met, each
         restart's result is also pushed toward it by :meth:`toward_target` (a candidate)."""
-        from mipnn_pyomo.objectives import objective_upper_limit
-
         d = self.data
-        ideal = objective_upper_limit(self.instance.objective, d)
         t_end = time.perf_counter() + time_budget
         best, best_value = None, None
-        minimise = self.instance.objective == "min-hinge"
         while not self.stop():
             now = time.perf_counter()
             if now >= t_end and best is not None and (target_accuracy is None or now >= t_end + extra_for_target):
@@ -127,9 +115,9 @@ class IncumbentImprover:
             net, value, _ = self.improve(self._zero_network(), done=self.target_reached(target_accuracy))
             if not np.isfinite(value):
                 continue  # not a MIP solution (max-correct: an output pattern its rows forbid)
-            if best_value is None or (value < best_value if minimise else value > best_value):
+            if self.objective.better(value, best_value):
                 best, best_value = net, value
-            if abs(best_value - ideal) < 1e-9:
+            if self.objective.at_bound(best_value, self.instance.outputs):
                 break
             if target_accuracy is None:
                 continue
