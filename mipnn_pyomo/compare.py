@@ -2,19 +2,18 @@
 (solver, objective, seed), as a text table, CSV or Markdown.
 
 A solver that is not installed, or whose licence is too small for the instance, still gets a row
-(status ``unavailable``) with the reason, so a table never silently drops a solver.
+(status ``unavailable``) with the reason, so a table never silently drops a solver. The command
+line part lives in :mod:`mipnn_pyomo.cli.compare`; this module takes plain values.
 """
 
 from __future__ import annotations
 
 import math
-import sys
-from pathlib import Path
 from typing import Any, Sequence
 
 import pandas as pd
 
-from mipnn_pyomo.errors import MipnnError, ModelConfigError, NoSolutionError, SolverUnavailableError
+from mipnn_pyomo.errors import MipnnError, NoSolutionError, SolverUnavailableError
 
 COLUMNS = [
     "solver",
@@ -30,12 +29,6 @@ COLUMNS = [
     "runtime_s",
     "note",
 ]
-
-
-def _split(text: str | None, default: Sequence[str]) -> list[str]:
-    if not text:
-        return list(default)
-    return [t.strip() for t in str(text).split(",") if t.strip()]
 
 
 def time_to_target(incumbents, target: float | None) -> float | None:
@@ -90,7 +83,7 @@ def run_one(dataset, n_train: int, seed: int, solver: str, objective: str, targe
         runtime_s=res.runtime_s,
         note="" if res.exactness is None or res.exactness.ok else "EXACTNESS MISMATCH",
     )
-    if solver == "cbc" and target is not None:
+    if target is not None and not adapter.capabilities.accuracy_target_callback:
         row["note"] = (row["note"] + "; " if row["note"] else "") + "no incumbent callback: times are final-solution times"
     return row
 
@@ -158,46 +151,3 @@ def render(df: pd.DataFrame, fmt: str) -> str:
     if fmt == "markdown":
         return to_markdown(df)
     return formatted(df).to_string(index=False) + "\n"
-
-
-def compare_from_args(args) -> int:
-    from mipnn_pyomo.cli import formulation_from_args, load_data_from_args
-    from mipnn_pyomo.objectives import OBJECTIVES
-    from mipnn_pyomo.solvers import solver_names
-
-    objectives = _split(args.objectives, [args.objective])
-    for o in objectives:
-        if o not in OBJECTIVES:
-            raise ModelConfigError(f"unknown objective {o!r}; choose from {', '.join(OBJECTIVES)}")
-    solvers = [s.lower() for s in _split(args.solvers, solver_names())]
-    try:
-        seeds = [int(s) for s in _split(args.seeds, ["0"])]
-    except ValueError:
-        raise ModelConfigError(f"--seeds must be comma-separated integers, got {args.seeds!r}") from None
-    dataset = load_data_from_args(args)
-
-    def progress(row) -> None:
-        print(f"  {row['solver']:7s} {row['objective']:12s} seed {row['seed']}: {row['status']}", file=sys.stderr)
-
-    df = compare(
-        dataset,
-        args.n_train,
-        objectives=objectives,
-        solvers=solvers,
-        seeds=seeds,
-        target_accuracy=args.target_accuracy,
-        progress=progress,
-        hidden=tuple(args.hidden or [16]),
-        P=args.P,
-        formulation=formulation_from_args(args),
-        time_limit=args.time_limit,
-        threads=args.threads,
-        heuristic=not args.no_heuristic,
-    )
-    text = render(df, args.format)
-    sys.stdout.write(text)
-    if args.out:
-        path = Path(args.out)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return 0

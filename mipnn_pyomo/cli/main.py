@@ -1,0 +1,94 @@
+"""The ``mipnn`` command line: the parser and ``main``.
+
+    mipnn train --dataset adult --n-train 100 --objective sat-margin --P 1 --hidden 16 --solver highs
+    mipnn evaluate --model model.json [--csv TRAIN.csv] [--test-csv TEST.csv]
+    mipnn predict --model model.json --csv rows.csv [--out predictions.csv]
+    mipnn solvers
+    mipnn export ... --format lp|mps --out FILE
+    mipnn compare-solvers ...
+    mipnn experiment run|report|status ...
+
+Exit codes: 0 success; 2 bad input (one line ``error: ...`` on stderr); 130 / 143 interrupted by
+SIGINT / SIGTERM (a training run saves its best network first); 1 an experiment with failed runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from contextlib import contextmanager
+from typing import Iterator, Sequence
+
+from mipnn_pyomo.cli import compare, experiment, export, solvers, train
+from mipnn_pyomo.errors import MipnnError
+
+
+class TerminatedBySignal(KeyboardInterrupt):
+    """SIGTERM outside a solve (a solve turns it into a clean stop with its best network)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """While the command runs, SIGTERM raises :class:`TerminatedBySignal` in this process (a
+    forked child dies of it as before); the previous handler is restored afterwards."""
+    owner = os.getpid()
+
+    def handler(signum, frame):
+        if os.getpid() != owner:
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        raise TerminatedBySignal(signum)
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        previous = None
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (``mipnn train: error: ...``) and exit code 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="mipnn", description="Train integer-weight neural networks by MIP.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for command_group in (train, solvers, export, compare, experiment):
+        command_group.add_parsers(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error (2, already printed on one line)
+        return int(exc.code or 0)
+    try:
+        with sigterm_as_interrupt():
+            return int(args.func(args) or 0)
+    except MipnnError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except TerminatedBySignal as exc:
+        print(f"error: interrupted by {signal.Signals(exc.signum).name}", file=sys.stderr)
+        return 128 + exc.signum
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # pragma: no cover
+        return 0
