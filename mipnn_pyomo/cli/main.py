@@ -36,13 +36,19 @@ class TerminatedBySignal(KeyboardInterrupt):
 @contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
     """While the command runs, SIGTERM raises :class:`TerminatedBySignal` in this process (a
-    forked child dies of it as before); the previous handler is restored afterwards."""
+    forked child dies of it as before); the previous handler is restored afterwards.
+
+    A solve handles SIGTERM itself (a clean stop that keeps the incumbent, recorded in
+    ``SolveResult.interrupt_signal``) and then calls this handler with ``frame=None``: the signal
+    was already dealt with, so that call does nothing and ``mipnn train`` saves the network."""
     owner = os.getpid()
 
     def handler(signum, frame):
         if os.getpid() != owner:
             signal.signal(signum, signal.SIG_DFL)
             os.kill(os.getpid(), signum)
+            return
+        if frame is None:  # handed on by a solve that stopped cleanly on this signal
             return
         raise TerminatedBySignal(signum)
 
