@@ -9,6 +9,7 @@ line part lives in :mod:`mipnn_pyomo.cli.compare`; this module takes plain value
 from __future__ import annotations
 
 import math
+import signal
 from typing import Any, Sequence
 
 import pandas as pd
@@ -43,7 +44,8 @@ def time_to_target(incumbents, target: float | None) -> float | None:
 
 
 def run_one(dataset, n_train: int, seed: int, solver: str, objective: str, target: float | None, **kwargs) -> dict[str, Any]:
-    """One row of the comparison; every failure becomes a row with its reason."""
+    """One row of the comparison; every failure becomes a row with its reason. A solve stopped by
+    a signal adds the key ``interrupt_signal`` (its number) to the row."""
     from mipnn_pyomo.solvers import get_solver
     from mipnn_pyomo.training import train_on_dataset
 
@@ -85,6 +87,8 @@ def run_one(dataset, n_train: int, seed: int, solver: str, objective: str, targe
     )
     if target is not None and not adapter.capabilities.accuracy_target_callback:
         row["note"] = (row["note"] + "; " if row["note"] else "") + "no incumbent callback: times are final-solution times"
+    if s.termination.value == "interrupted":
+        row["interrupt_signal"] = getattr(s, "interrupt_signal", None) or int(signal.SIGINT)
     return row
 
 
@@ -99,15 +103,23 @@ def compare(
     progress=None,
     **train_kwargs,
 ) -> pd.DataFrame:
+    """One row per (objective, seed, solver), in that nesting order. A solve interrupted by a
+    signal (Ctrl-C, SIGTERM) ends the comparison: the table holds the rows so far, the interrupted
+    one included, and ``df.attrs["interrupt_signal"]`` is the signal's number."""
     rows = []
-    for objective in objectives:
-        for seed in seeds:
-            for solver in solvers:
-                row = run_one(dataset, n_train, seed, solver, objective, target_accuracy, **train_kwargs)
-                rows.append(row)
-                if progress is not None:
-                    progress(row)
-    return pd.DataFrame(rows, columns=COLUMNS)
+    cells = ((objective, seed, solver) for objective in objectives for seed in seeds for solver in solvers)
+    interrupt = None
+    for objective, seed, solver in cells:
+        row = run_one(dataset, n_train, seed, solver, objective, target_accuracy, **train_kwargs)
+        interrupt = row.pop("interrupt_signal", None)
+        rows.append(row)
+        if progress is not None:
+            progress(row)
+        if interrupt is not None:
+            break
+    df = pd.DataFrame(rows, columns=COLUMNS)
+    df.attrs["interrupt_signal"] = interrupt
+    return df
 
 
 def _fmt(value, kind: str) -> str:

@@ -399,3 +399,19 @@ def test_sigterm_outside_a_solve_is_one_line_and_143(tmp_path):
     assert rc == 143, (rc, err)
     assert err.strip().splitlines()[-1] == "error: interrupted by SIGTERM"
     assert not model.exists()
+
+
+def test_ctrl_c_stops_compare_solvers_with_the_table_so_far(tmp_path):
+    """Ctrl-C during a compare-solvers solve ends the comparison (no next solve starts): the table
+    of the runs so far is printed and written, exit 130."""
+    table = tmp_path / "t.csv"
+    rc, out, err = _run_and_signal(
+        ["compare-solvers", "--n-train", "100", "--hidden", "8", "--solvers", "highs,highs", "--seeds", "0",
+         "--target-accuracy", "none", "--time-limit", "60", "--threads", "1", "--format", "csv", "--out", table],
+        signal.SIGINT, None, 7.0)
+    assert "Traceback" not in err, err
+    assert rc == 130, (rc, err)
+    assert "interrupted by SIGINT: comparison stopped after 1 run(s)" in err
+    frame = pd.read_csv(table)
+    assert list(frame["status"]) == ["interrupted"] and frame["train_acc"][0] > 0.5
+    assert out == table.read_text()

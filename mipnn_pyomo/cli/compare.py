@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 
 from mipnn_pyomo.cli.options import (
@@ -76,4 +77,10 @@ def cmd_compare(args) -> int:
     sys.stdout.write(text)
     if args.out:
         atomic_write_text(args.out, text)
-    return 0
+    signum = df.attrs.get("interrupt_signal")
+    if signum is None:
+        return 0
+    saved = f"; the table so far is in {args.out}" if args.out else ""
+    print(f"interrupted by {signal.Signals(signum).name}: comparison stopped after {len(df)} run(s){saved}",
+          file=sys.stderr)
+    return 128 + signum
