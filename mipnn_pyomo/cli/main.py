@@ -21,7 +21,11 @@ import sys
 from contextlib import contextmanager
 from typing import Iterator, Sequence
 
-from mipnn_pyomo.cli import compare, experiment, export, solvers, train
+from mipnn_pyomo.cli.compare import add_parsers as add_compare_parsers
+from mipnn_pyomo.cli.experiment import add_parsers as add_experiment_parsers
+from mipnn_pyomo.cli.export import add_parsers as add_export_parsers
+from mipnn_pyomo.cli.solvers import add_parsers as add_solvers_parsers
+from mipnn_pyomo.cli.train import add_parsers as add_train_parsers
 from mipnn_pyomo.errors import MipnnError
 
 
@@ -73,8 +77,9 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="mipnn", description="Train integer-weight neural networks by MIP.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for command_group in (train, solvers, export, compare, experiment):
-        command_group.add_parsers(sub)
+    for add_parsers in (add_train_parsers, add_solvers_parsers, add_export_parsers, add_compare_parsers,
+                        add_experiment_parsers):
+        add_parsers(sub)
     return parser
 
 
