@@ -101,16 +101,24 @@ def compare(
     seeds: Sequence[int],
     target_accuracy: float | None = 0.9,
     progress=None,
+    on_incumbent=None,
     **train_kwargs,
 ) -> pd.DataFrame:
-    """One row per (objective, seed, solver), in that nesting order. A solve interrupted by a
-    signal (Ctrl-C, SIGTERM) ends the comparison: the table holds the rows so far, the interrupted
-    one included, and ``df.attrs["interrupt_signal"]`` is the signal's number."""
+    """One row per (objective, seed, solver), in that nesting order; ``progress(row)`` after each
+    run, ``on_incumbent(incumbent)`` on each improving solution. A solve interrupted by a signal
+    (Ctrl-C, SIGTERM) ends the comparison: the table holds the rows so far, the interrupted one
+    included, and ``df.attrs["interrupt_signal"]`` is the signal's number."""
     rows = []
     cells = ((objective, seed, solver) for objective in objectives for seed in seeds for solver in solvers)
     interrupt = None
     for objective, seed, solver in cells:
-        row = run_one(dataset, n_train, seed, solver, objective, target_accuracy, **train_kwargs)
+        try:
+            row = run_one(dataset, n_train, seed, solver, objective, target_accuracy, progress=on_incumbent,
+                          **train_kwargs)
+        except KeyboardInterrupt as exc:  # a signal outside the solver's own clean stop: no network
+            row = {c: None for c in COLUMNS} | dict(solver=solver, objective=objective, seed=seed, status="interrupted",
+                                                   note="interrupted before a network was found")
+            row["interrupt_signal"] = getattr(exc, "signum", None) or int(signal.SIGINT)
         interrupt = row.pop("interrupt_signal", None)
         rows.append(row)
         if progress is not None:

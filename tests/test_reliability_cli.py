@@ -407,11 +407,31 @@ def test_ctrl_c_stops_compare_solvers_with_the_table_so_far(tmp_path):
     table = tmp_path / "t.csv"
     rc, out, err = _run_and_signal(
         ["compare-solvers", "--n-train", "100", "--hidden", "8", "--solvers", "highs,highs", "--seeds", "0",
-         "--target-accuracy", "none", "--time-limit", "60", "--threads", "1", "--format", "csv", "--out", table],
-        signal.SIGINT, None, 7.0)
+         "--target-accuracy", "none", "--time-limit", "60", "--threads", "1", "--format", "csv", "--out", table,
+         "--verbose"],
+        signal.SIGINT, lambda s: "incumbent" in s, 3.0)
     assert "Traceback" not in err, err
     assert rc == 130, (rc, err)
     assert "interrupted by SIGINT: comparison stopped after 1 run(s)" in err
     frame = pd.read_csv(table)
     assert list(frame["status"]) == ["interrupted"] and frame["train_acc"][0] > 0.5
     assert out == table.read_text()
+
+
+def test_a_signal_before_the_solve_also_ends_the_comparison(data, monkeypatch):
+    """Ctrl-C while an instance is still being built (no clean stop yet): one row, status
+    interrupted, no further solve."""
+    from mipnn_pyomo.compare import compare
+    from mipnn_pyomo.data import load_csv
+
+    calls = []
+
+    def interrupted_build(*args, **kwargs):
+        calls.append(kwargs["solver"])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("mipnn_pyomo.training.train_on_dataset", interrupted_build)
+    df = compare(load_csv(data["csv"], "label"), 10, objectives=["sat-margin"], solvers=["highs", "highs"],
+                 seeds=[0, 1], hidden=(2,))
+    assert calls == ["highs"] and list(df.status) == ["interrupted"]
+    assert df.attrs["interrupt_signal"] == signal.SIGINT

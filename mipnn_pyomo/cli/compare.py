@@ -30,6 +30,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--threads", type=positive_int, default=None)
     p.add_argument("--format", choices=["table", "csv", "markdown"], default="table")
     p.add_argument("--out", metavar="FILE", help="also write the table here (checked before the first solve)")
+    p.add_argument("--verbose", action="store_true", help="print each solve's improving solutions as they come")
     p.add_argument("--no-heuristic", action="store_true",
                    help="compare the solvers alone: no local-search primal heuristic")
     p.set_defaults(func=cmd_compare)
@@ -45,6 +46,7 @@ def cmd_compare(args) -> int:
     from mipnn_pyomo.objectives import OBJECTIVES
     from mipnn_pyomo.outputs import atomic_write_text, check_writable
     from mipnn_pyomo.solvers import solver_names
+    from mipnn_pyomo.solvers.base import progress_printer
 
     objectives = _names(args.objectives, [args.objective])
     for o in objectives:
@@ -66,6 +68,7 @@ def cmd_compare(args) -> int:
         seeds=args.seeds,
         target_accuracy=args.target_accuracy,
         progress=progress,
+        on_incumbent=progress_printer() if args.verbose else None,
         hidden=tuple(args.hidden),
         P=args.P,
         formulation=formulation_from_args(args),
