@@ -174,7 +174,14 @@ def test_export_compare_experiment_outputs_checked_first(data, capsys, tmp_path,
     rc, out, err = cli(capsys, "compare-solvers", "--csv", data["csv"], "--target", "label", "--n-train", "10",
                        "--solvers", "highs", "--out", tmp_path)
     one_line_error(rc, err, "is a directory")
-    rc, out, err = cli(capsys, "experiment", "report", "--db", tmp_path / "none.sqlite", "--out", blocker)
+    rc, out, err = cli(capsys, "experiment", "report", "--db", tmp_path / "none.sqlite", "--out", tmp_path / "rep")
+    one_line_error(rc, err, "none.sqlite' not found")
+    assert not (tmp_path / "rep").exists()  # an input error leaves no output directory behind
+    db = tmp_path / "r.sqlite"
+    from mipnn_pyomo.experiments.store import ResultStore
+
+    ResultStore(db).close()
+    rc, out, err = cli(capsys, "experiment", "report", "--db", db, "--out", blocker)
     one_line_error(rc, err, "is a file, not a directory")
     config = REPO / "experiments" / "exp1.toml"
     monkeypatch.setattr("mipnn_pyomo.experiments.runner.run_experiment",

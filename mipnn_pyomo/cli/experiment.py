@@ -90,6 +90,8 @@ def _cmd_report(args) -> int:
     from mipnn_pyomo.experiments.report import write_report
     from mipnn_pyomo.outputs import check_writable_directory
 
+    if not os.path.isfile(args.db):  # an input error must not leave an empty output directory behind
+        raise ConfigError(f"results database {str(args.db)!r} not found")
     check_writable_directory(args.out, "--out")
     path = write_report(args.db, args.out, reference=args.reference, experiment=args.experiment)
     print(f"wrote {path}")
