@@ -11,6 +11,8 @@
 from __future__ import annotations
 
 import os
+import secrets
+import stat
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -70,29 +72,35 @@ def check_writable_directory(path: str | os.PathLike, what: str | None = None) -
     return path
 
 
+def _new_temporary(path: Path) -> Path:
+    """An empty new file next to ``path`` with the same suffix, created with mode 0666 minus the
+    umask (as ``open(path, "w")`` would) or with ``path``'s own mode if it exists."""
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp{path.suffix}"
+        try:
+            fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+        except FileExistsError:
+            continue
+        os.close(fd)
+        if path.exists():
+            os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))
+        return tmp
+    raise FileExistsError(f"no free temporary name next to {path}")  # pragma: no cover
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path`` (same directory, same suffix, so writers that pick
     the format from the suffix still do); on a normal exit it replaces ``path``, on an exception it
     is removed and ``path`` is left as it was."""
     path = Path(path)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp{path.suffix}")
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = _new_temporary(path)
     try:
         yield tmp
-        os.chmod(tmp, _default_mode())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-
-
-def _default_mode() -> int:
-    """The permission bits a plain ``open(path, "w")`` would give (mkstemp makes the file 0600)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:

@@ -442,3 +442,20 @@ def test_a_signal_before_the_solve_also_ends_the_comparison(data, monkeypatch):
                  seeds=[0, 1], hidden=(2,))
     assert calls == ["highs"] and list(df.status) == ["interrupted"]
     assert df.attrs["interrupt_signal"] == signal.SIGINT
+
+
+def test_atomic_write_keeps_the_mode_of_an_existing_file(tmp_path):
+    target = tmp_path / "m.json"
+    atomic_write_text(target, "a")
+    assert target.stat().st_mode & 0o777 == 0o666 & ~_umask()
+    target.chmod(0o640)
+    atomic_write_text(target, "b")
+    assert target.read_text() == "b" and target.stat().st_mode & 0o777 == 0o640
+
+
+def _umask() -> int:
+    import os
+
+    current = os.umask(0o022)
+    os.umask(current)
+    return current

@@ -127,7 +127,7 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
 
 def add_solver_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("solver")
-    g.add_argument("--solver", default="highs", help="highs (default), gurobi or cbc")
+    g.add_argument("--solver", default="highs", help="highs (default) or another solver listed by `mipnn solvers`")
     g.add_argument("--time-limit", type=positive_float, default=None, help="seconds (none)")
     g.add_argument("--target-accuracy", type=target_accuracy, default=0.9,
                    help="stop once the incumbent's training accuracy reaches this (0.9); 'none' solves to optimality")
