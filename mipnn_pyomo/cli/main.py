@@ -38,14 +38,16 @@ class TerminatedBySignal(KeyboardInterrupt):
 
 
 @contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
+def sigterm_as_interrupt() -> Iterator[list[int]]:
     """While the command runs, SIGTERM raises :class:`TerminatedBySignal` in this process (a
     forked child dies of it as before); the previous handler is restored afterwards.
 
     A solve handles SIGTERM itself (a clean stop that keeps the incumbent, recorded in
     ``SolveResult.interrupt_signal``) and then calls this handler with ``frame=None``: the signal
-    was already dealt with, so that call does nothing and ``mipnn train`` saves the network."""
+    was already dealt with, so that call only records it (in the yielded list) and ``mipnn train``
+    saves the network."""
     owner = os.getpid()
+    handed_on: list[int] = []
 
     def handler(signum, frame):
         if os.getpid() != owner:
@@ -53,6 +55,7 @@ def sigterm_as_interrupt() -> Iterator[None]:
             os.kill(os.getpid(), signum)
             return
         if frame is None:  # handed on by a solve that stopped cleanly on this signal
+            handed_on.append(signum)
             return
         raise TerminatedBySignal(signum)
 
@@ -61,7 +64,7 @@ def sigterm_as_interrupt() -> Iterator[None]:
     except ValueError:  # not the main thread: leave signals alone
         previous = None
     try:
-        yield
+        yield handed_on
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
@@ -89,12 +92,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help (0) or a usage error (2, already printed on one line)
         return int(exc.code or 0)
+    handed_on: list[int] = []
     try:
-        with sigterm_as_interrupt():
+        with sigterm_as_interrupt() as handed_on:
+            args.signals_handed_on = handed_on  # read by commands whose result may lack the signal
             return int(args.func(args) or 0)
     except MipnnError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        # a solve interrupted before its first network: the exit code still says interrupted
+        signum = getattr(exc, "interrupt_signal", None) or (handed_on[-1] if handed_on else None)
+        return 2 if signum is None else 128 + int(signum)
     except TerminatedBySignal as exc:
         print(f"error: interrupted by {signal.Signals(exc.signum).name}", file=sys.stderr)
         return 128 + exc.signum

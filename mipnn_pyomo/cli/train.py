@@ -82,7 +82,7 @@ def cmd_train(args) -> int:
         print(json.dumps(summary))
     else:
         _print_summary(summary, run, len(dataset.y_test), args.out)
-    return _exit_code_of(run.result.solve, args.out)
+    return _exit_code_of(run.result.solve, args.out, getattr(args, "signals_handed_on", []))
 
 
 def _print_summary(s: dict, run, n_test: int, out: str | None) -> None:
@@ -99,20 +99,21 @@ def _print_summary(s: dict, run, n_test: int, out: str | None) -> None:
         print(f"model written to {out}")
 
 
-def interrupt_signal(solve) -> int | None:
+def interrupt_signal(solve, handed_on: list[int] = ()) -> int | None:
     """The signal that interrupted a solve (``SolveResult.interrupt_signal``), None if it was not
-    interrupted. A result without that field that says INTERRUPTED was stopped by Ctrl-C."""
+    interrupted. A result without that field that says INTERRUPTED was stopped by the signal the
+    solve handed on to the CLI's handler (SIGTERM), else by Ctrl-C."""
     from mipnn_pyomo.solvers.base import Termination
 
     signum = getattr(solve, "interrupt_signal", None)
     if signum is None and solve.termination == Termination.INTERRUPTED:
-        signum = int(signal.SIGINT)
+        signum = handed_on[-1] if handed_on else int(signal.SIGINT)
     return signum
 
 
-def _exit_code_of(solve, out: str | None) -> int:
+def _exit_code_of(solve, out: str | None, handed_on: list[int] = ()) -> int:
     """0, or 128 + the signal number after an interrupted solve (whose best network was kept)."""
-    signum = interrupt_signal(solve)
+    signum = interrupt_signal(solve, handed_on)
     if signum is None:
         return 0
     name = signal.Signals(signum).name
