@@ -2,19 +2,19 @@
 (solver, objective, seed), as a text table, CSV or Markdown.
 
 A solver that is not installed, or whose licence is too small for the instance, still gets a row
-(status ``unavailable``) with the reason, so a table never silently drops a solver.
+(status ``unavailable``) with the reason, so a table never silently drops a solver. The command
+line part lives in :mod:`mipnn_pyomo.cli.compare`; this module takes plain values.
 """
 
 from __future__ import annotations
 
 import math
-import sys
-from pathlib import Path
+import signal
 from typing import Any, Sequence
 
 import pandas as pd
 
-from mipnn_pyomo.errors import MipnnError, ModelConfigError, NoSolutionError, SolverUnavailableError
+from mipnn_pyomo.errors import MipnnError, NoSolutionError, SolverUnavailableError
 
 COLUMNS = [
     "solver",
@@ -32,12 +32,6 @@ COLUMNS = [
 ]
 
 
-def _split(text: str | None, default: Sequence[str]) -> list[str]:
-    if not text:
-        return list(default)
-    return [t.strip() for t in str(text).split(",") if t.strip()]
-
-
 def time_to_target(incumbents, target: float | None) -> float | None:
     """Seconds from the start of the solve to the first incumbent whose training accuracy (forward
     pass) reaches ``target``; None if none did."""
@@ -50,7 +44,8 @@ def time_to_target(incumbents, target: float | None) -> float | None:
 
 
 def run_one(dataset, n_train: int, seed: int, solver: str, objective: str, target: float | None, **kwargs) -> dict[str, Any]:
-    """One row of the comparison; every failure becomes a row with its reason."""
+    """One row of the comparison; every failure becomes a row with its reason. A solve stopped by
+    a signal adds the key ``interrupt_signal`` (its number) to the row."""
     from mipnn_pyomo.solvers import get_solver
     from mipnn_pyomo.training import train_on_dataset
 
@@ -90,8 +85,10 @@ def run_one(dataset, n_train: int, seed: int, solver: str, objective: str, targe
         runtime_s=res.runtime_s,
         note="" if res.exactness is None or res.exactness.ok else "EXACTNESS MISMATCH",
     )
-    if solver == "cbc" and target is not None:
+    if target is not None and not adapter.capabilities.accuracy_target_callback:
         row["note"] = (row["note"] + "; " if row["note"] else "") + "no incumbent callback: times are final-solution times"
+    if s.termination.value == "interrupted":
+        row["interrupt_signal"] = getattr(s, "interrupt_signal", None) or int(signal.SIGINT)
     return row
 
 
@@ -104,17 +101,33 @@ def compare(
     seeds: Sequence[int],
     target_accuracy: float | None = 0.9,
     progress=None,
+    on_incumbent=None,
     **train_kwargs,
 ) -> pd.DataFrame:
+    """One row per (objective, seed, solver), in that nesting order; ``progress(row)`` after each
+    run, ``on_incumbent(incumbent)`` on each improving solution. A solve interrupted by a signal
+    (Ctrl-C, SIGTERM) ends the comparison: the table holds the rows so far, the interrupted one
+    included, and ``df.attrs["interrupt_signal"]`` is the signal's number."""
     rows = []
-    for objective in objectives:
-        for seed in seeds:
-            for solver in solvers:
-                row = run_one(dataset, n_train, seed, solver, objective, target_accuracy, **train_kwargs)
-                rows.append(row)
-                if progress is not None:
-                    progress(row)
-    return pd.DataFrame(rows, columns=COLUMNS)
+    cells = ((objective, seed, solver) for objective in objectives for seed in seeds for solver in solvers)
+    interrupt = None
+    for objective, seed, solver in cells:
+        try:
+            row = run_one(dataset, n_train, seed, solver, objective, target_accuracy, progress=on_incumbent,
+                          **train_kwargs)
+        except KeyboardInterrupt as exc:  # a signal outside the solver's own clean stop: no network
+            row = {c: None for c in COLUMNS} | dict(solver=solver, objective=objective, seed=seed, status="interrupted",
+                                                   note="interrupted before a network was found")
+            row["interrupt_signal"] = getattr(exc, "signum", None) or int(signal.SIGINT)
+        interrupt = row.pop("interrupt_signal", None)
+        rows.append(row)
+        if progress is not None:
+            progress(row)
+        if interrupt is not None:
+            break
+    df = pd.DataFrame(rows, columns=COLUMNS)
+    df.attrs["interrupt_signal"] = interrupt
+    return df
 
 
 def _fmt(value, kind: str) -> str:
@@ -158,46 +171,3 @@ def render(df: pd.DataFrame, fmt: str) -> str:
     if fmt == "markdown":
         return to_markdown(df)
     return formatted(df).to_string(index=False) + "\n"
-
-
-def compare_from_args(args) -> int:
-    from mipnn_pyomo.cli import formulation_from_args, load_data_from_args
-    from mipnn_pyomo.objectives import OBJECTIVES
-    from mipnn_pyomo.solvers import solver_names
-
-    objectives = _split(args.objectives, [args.objective])
-    for o in objectives:
-        if o not in OBJECTIVES:
-            raise ModelConfigError(f"unknown objective {o!r}; choose from {', '.join(OBJECTIVES)}")
-    solvers = [s.lower() for s in _split(args.solvers, solver_names())]
-    try:
-        seeds = [int(s) for s in _split(args.seeds, ["0"])]
-    except ValueError:
-        raise ModelConfigError(f"--seeds must be comma-separated integers, got {args.seeds!r}") from None
-    dataset = load_data_from_args(args)
-
-    def progress(row) -> None:
-        print(f"  {row['solver']:7s} {row['objective']:12s} seed {row['seed']}: {row['status']}", file=sys.stderr)
-
-    df = compare(
-        dataset,
-        args.n_train,
-        objectives=objectives,
-        solvers=solvers,
-        seeds=seeds,
-        target_accuracy=args.target_accuracy,
-        progress=progress,
-        hidden=tuple(args.hidden or [16]),
-        P=args.P,
-        formulation=formulation_from_args(args),
-        time_limit=args.time_limit,
-        threads=args.threads,
-        heuristic=not args.no_heuristic,
-    )
-    text = render(df, args.format)
-    sys.stdout.write(text)
-    if args.out:
-        path = Path(args.out)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return 0

@@ -24,7 +24,7 @@ from pathlib import Path
 FORMATS = ("lp", "mps")
 
 
-def _format_of(path: Path, format: str | None) -> str:
+def format_of(path: Path, format: str | None) -> str:
     from mipnn_pyomo.errors import ModelConfigError
 
     fmt = (format or path.suffix.lstrip(".")).lower()
@@ -37,20 +37,22 @@ def export_instance(instance, path, format: str | None = None, readable_names: b
     """Write ``instance.model`` to ``path`` as ``format`` ("lp" or "mps"; default from the suffix).
     ``readable_names`` writes Pyomo component names (``w[1,0,3]``; in MPS, any blank becomes
     ``_``) instead of short ones (LP: ``x1``, ``c1``, ...; MPS: HiGHS's ``c0``, ``r0``, ...).
-    Returns the path."""
-    path = Path(path)
-    fmt = _format_of(path, format)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    Missing parent directories are created; the file is written atomically (temporary file +
+    rename). Returns the path."""
     from mipnn_pyomo.instance import paused_gc
+    from mipnn_pyomo.outputs import atomic_path, check_writable
 
-    with paused_gc():
+    path = Path(path)
+    fmt = format_of(path, format)
+    check_writable(path)
+    # Pyomo picks the writer from the suffix; name it only when the suffix says otherwise
+    # (its LP writer is registered as "cpxlp"/"lp", and format="lp" on a .lp file only adds a warning).
+    writer_format = None if path.suffix.lower() == ".lp" else "cpxlp"
+    with paused_gc(), atomic_path(path) as tmp:  # tmp keeps the suffix, so the writers see the same name rule
         if fmt == "mps":
-            _write_mps(instance.model, path, readable_names)
+            _write_mps(instance.model, tmp, readable_names)
         else:
-            # Pyomo picks the writer from the suffix; name it only when the suffix says otherwise
-            # (its LP writer is registered as "cpxlp"/"lp", and format="lp" on a .lp file only adds a warning).
-            writer_format = None if path.suffix.lower() == ".lp" else "cpxlp"
-            instance.model.write(str(path), format=writer_format, io_options={"symbolic_solver_labels": bool(readable_names)})
+            instance.model.write(str(tmp), format=writer_format, io_options={"symbolic_solver_labels": bool(readable_names)})
     return path
 
 
@@ -143,18 +145,3 @@ def _stdout_to_devnull():
     finally:
         os.dup2(saved, fd)
         os.close(saved)
-
-
-def export_from_args(args) -> Path:
-    """``mipnn export``: sample the data as ``mipnn train`` would, build the instance, write it."""
-    from mipnn_pyomo.cli import formulation_from_args, load_data_from_args
-    from mipnn_pyomo.formulation import ProblemData
-    from mipnn_pyomo.instance import build_instance
-
-    path = Path(args.out)
-    fmt = _format_of(path, args.format)
-    dataset = load_data_from_args(args)
-    X, y, _ = dataset.sample(args.n_train, args.seed)
-    data = ProblemData(X, y, dataset.n_classes, tuple(args.hidden or [16]), args.P, dataset.preprocessor.decimals)
-    instance = build_instance(data, args.objective, formulation_from_args(args))
-    return export_instance(instance, path, fmt, readable_names=args.readable_names)

@@ -187,7 +187,10 @@ class IntegerNetwork:
         return json.dumps(self.to_dict(), indent=indent)
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(self.to_json() + "\n")
+        """Write the network as JSON, atomically (a failure never leaves half a file)."""
+        from mipnn_pyomo.outputs import atomic_write_text
+
+        atomic_write_text(path, self.to_json() + "\n")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "IntegerNetwork":

@@ -11,7 +11,8 @@ import pytest
 
 from mipnn_pyomo.errors import ConfigError
 from mipnn_pyomo.network import IntegerNetwork
-from mipnn_pyomo.experiments import experiment_from_args, parse_config
+from mipnn_pyomo.cli.experiment import experiment_from_args
+from mipnn_pyomo.experiments import parse_config
 from mipnn_pyomo.experiments import runner as runner_mod
 from mipnn_pyomo.experiments.config import load_config
 from mipnn_pyomo.experiments.report import find_reference_csv, load_reference, write_report
