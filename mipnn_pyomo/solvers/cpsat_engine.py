@@ -173,11 +173,16 @@ def solve_cpsat(instance, *, time_limit: float | None, threads: int | None, seed
 
     worker = threading.Thread(target=run, name="cpsat-solve", daemon=True)
     worker.start()
-    while worker.is_alive():
-        worker.join(POLL_SECONDS)
-        if should_stop is not None and callback.stop_reason is None and should_stop():
-            callback.stop_reason = "interrupt"
-            solver.stop_search()
+    try:
+        while worker.is_alive():
+            worker.join(POLL_SECONDS)
+            if should_stop is not None and callback.stop_reason is None and should_stop():
+                callback.stop_reason = "interrupt"
+                solver.stop_search()
+    except BaseException:  # e.g. KeyboardInterrupt without a flag handler: leave no solver thread behind
+        solver.stop_search()
+        worker.join()
+        raise
     if "error" in outcome:
         raise outcome["error"]
     return _result(compiled, solver, outcome["status"], callback, cp_model)

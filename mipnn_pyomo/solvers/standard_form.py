@@ -173,8 +173,11 @@ def weight_columns(instance, sf: StandardForm) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _is_integral(value: float, scale: int) -> bool:
+    """``value * scale`` is within 1e-9 of an integer, non-zero unless ``value`` is 0 (a tiny
+    coefficient scaled to 0 would be dropped: a rounding)."""
     scaled = Fraction(value) * scale  # exact: a float is a dyadic rational
-    return abs(scaled - round(scaled)) <= INTEGRALITY_TOLERANCE
+    nearest = round(scaled)
+    return abs(scaled - nearest) <= INTEGRALITY_TOLERANCE and (nearest != 0 or value == 0)
 
 
 def integral_scale(values: Sequence[float] | np.ndarray, what: str = "row") -> int:
