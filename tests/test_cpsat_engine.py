@@ -123,10 +123,20 @@ def test_hint_network_is_the_first_solution():
     hint = random_network(instance, 7)
     result = solve_cpsat(instance, time_limit=30, threads=1, seed=0, hint_network=hint,
                          on_solution=lambda weights, objective, bound: True)
+    assert result.start_accepted is True
     assert result.stop_reason == "target" and len(result.timeline) == 1
     assert result.objective == pytest.approx(instance.evaluate(hint))
     expected = np.concatenate([w.ravel() for w in hint.weights] + list(hint.biases))
     assert np.array_equal(result.weights, expected)
+
+
+def test_infeasible_hint_is_reported_not_accepted():
+    # the zero network scores 0 on both outputs: max-correct's "one non-negative output" fails
+    instance = tiny("max-correct")
+    net = random_network(instance, 0)
+    zero = IntegerNetwork([w * 0 for w in net.weights], [b * 0 for b in net.biases], P=1)
+    result = solve_cpsat(instance, time_limit=30, threads=1, seed=0, hint_network=zero)
+    assert result.start_accepted is False and result.status == "optimal"
 
 
 def test_accuracy_target_stops_the_search():

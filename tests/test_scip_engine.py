@@ -68,11 +68,20 @@ def test_start_network_is_accepted_and_reported_first():
     start = random_network(instance, 7)
     result = solve_scip(instance, time_limit=30, seed=0, start_network=start,
                         on_solution=lambda weights, objective, bound: True)
-    assert "accepted" in result.message and "rejected" not in result.message
+    assert result.start_accepted is True
     assert result.stop_reason == "target" and len(result.timeline) == 1
     assert result.timeline[0][1] == pytest.approx(instance.evaluate(start))
     expected = np.concatenate([w.ravel() for w in start.weights] + list(start.biases))
     assert np.allclose(result.weights, expected)
+
+
+def test_infeasible_start_is_reported_not_accepted():
+    # the zero network scores 0 on both outputs: max-correct's "one non-negative output" fails
+    instance = tiny("max-correct")
+    net = random_network(instance, 0)
+    zero = IntegerNetwork([w * 0 for w in net.weights], [b * 0 for b in net.biases], P=1)
+    result = solve_scip(instance, time_limit=30, seed=0, start_network=zero)
+    assert result.start_accepted is False and result.status == "optimal"
 
 
 def test_accuracy_target_stops_the_search():

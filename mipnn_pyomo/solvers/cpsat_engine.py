@@ -43,6 +43,7 @@ from pyomo.common.collections import ComponentMap
 from mipnn_pyomo.errors import ModelConfigError, SolverError, SolverUnavailableError
 from mipnn_pyomo.solvers.standard_form import (
     EngineResult,
+    InexactScalingError,
     IntegerForm,
     compile_standard_form,
     integer_form,
@@ -92,7 +93,10 @@ def compile_cpsat(instance) -> CpsatModel:
     """The instance's model as an exact all-integer CpModel (module docstring)."""
     cp_model = require_ortools()
     t0 = time.perf_counter()
-    form = integer_form(compile_standard_form(instance.model), is_product_variable)
+    try:
+        form = integer_form(compile_standard_form(instance.model), is_product_variable)
+    except InexactScalingError as exc:
+        raise InexactScalingError(f"CP-SAT needs integer coefficients: {exc}; solve this instance with highs or scip") from None
     model = cp_model.CpModel()
     variables = [model.new_int_var(lo, hi, f"x{j}") for j, (lo, hi) in enumerate(zip(form.col_lower, form.col_upper))]
     A = form.A
@@ -112,19 +116,24 @@ def compile_cpsat(instance) -> CpsatModel:
     return CpsatModel(model, variables, form, cols, fallback, time.perf_counter() - t0)
 
 
-def add_network_hint(compiled: CpsatModel, instance, network) -> int:
+def add_network_hint(compiled: CpsatModel, instance, network) -> bool:
     """Hint every variable with the forward pass's value for ``network``
-    (``instance.start_values``), in the integer model's units. Returns the number of hinted columns."""
-    index = compiled.form.standard.column_index()
-    compiled.model.clear_hints()
-    hinted = 0
+    (``instance.start_values``), in the integer model's units (replacing earlier hints). Returns
+    whether the hint is complete and feasible, i.e. CP-SAT can take it as its first solution (a
+    max-correct network with several non-negative outputs on a sample is not feasible)."""
+    form = compiled.form
+    index = form.standard.column_index()
+    hint = np.zeros(len(compiled.variables), dtype=np.int64)
+    given = np.zeros(len(compiled.variables), dtype=bool)
     for var, value in instance.start_values(network).items():
         j = index.get(id(var))
-        if j is None or value is None:
-            continue
-        compiled.model.add_hint(compiled.variables[j], int(round(float(value) * int(compiled.form.col_scale[j]))))
-        hinted += 1
-    return hinted
+        if j is not None and value is not None:
+            hint[j] = int(round(float(value) * int(form.col_scale[j])))
+            given[j] = True
+    compiled.model.clear_hints()
+    for j in np.flatnonzero(given).tolist():
+        compiled.model.add_hint(compiled.variables[j], int(hint[j]))
+    return bool(given.all()) and form.is_feasible(hint)
 
 
 def configure_solver(solver, *, time_limit, threads, seed, mip_gap=None, params: Mapping[str, Any] | None = None,
@@ -157,12 +166,11 @@ def solve_cpsat(instance, *, time_limit: float | None, threads: int | None, seed
     """Compile (unless ``compiled`` is given) and solve ``instance`` with CP-SAT (module docstring)."""
     cp_model = require_ortools()
     compiled = compiled or compile_cpsat(instance)
-    if hint_network is not None:
-        add_network_hint(compiled, instance, hint_network)
+    hint_feasible = add_network_hint(compiled, instance, hint_network) if hint_network is not None else None
     solver = cp_model.CpSolver()
     configure_solver(solver, time_limit=time_limit, threads=threads, seed=seed, mip_gap=mip_gap,
                      params=params, verbose=verbose)
-    callback = _SolutionRelay(compiled, on_solution, should_stop, time.perf_counter())
+    callback = _solution_relay(compiled, on_solution, should_stop, time.perf_counter())
     outcome: dict[str, Any] = {}
 
     def run() -> None:
@@ -185,42 +193,42 @@ def solve_cpsat(instance, *, time_limit: float | None, threads: int | None, seed
         raise
     if "error" in outcome:
         raise outcome["error"]
-    return _result(compiled, solver, outcome["status"], callback, cp_model)
+    result = _result(compiled, solver, outcome["status"], callback, cp_model)
+    result.start_accepted = hint_feasible
+    return result
 
 
-class _SolutionRelay:
-    """CP-SAT's solution callback (made a subclass of CpSolverSolutionCallback on first use): the
-    weights, objective and bound of every improving solution to ``on_solution``; stop if asked."""
+def _solution_relay(compiled: CpsatModel, on_solution: OnSolution | None, should_stop, t0: float):
+    """CP-SAT's solution callback: the weights, objective and bound of every improving solution to
+    ``on_solution`` (and to the timeline); ``stop_search`` when it or ``should_stop()`` says so."""
+    cp_model = require_ortools()
 
-    def __new__(cls, compiled, on_solution, should_stop, t0):
-        cp_model = require_ortools()
+    class SolutionRelay(cp_model.CpSolverSolutionCallback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.stop_reason: str | None = None
+            self.timeline: list[tuple[float, float, float | None]] = []
 
-        class Relay(cp_model.CpSolverSolutionCallback):
-            def __init__(self) -> None:
-                super().__init__()
-                self.stop_reason: str | None = None
-                self.timeline: list[tuple[float, float, float | None]] = []
+        def on_solution_callback(self) -> None:
+            form = compiled.form
+            objective = form.objective_of(self.objective_value)
+            bound = form.objective_of(self.best_objective_bound)
+            self.timeline.append((time.perf_counter() - t0, objective, bound))
+            if on_solution is not None and on_solution(self.weights(), objective, bound):
+                self.stop_reason = self.stop_reason or "target"
+            if should_stop is not None and should_stop():
+                self.stop_reason = self.stop_reason or "interrupt"
+            if self.stop_reason is not None:
+                self.stop_search()
 
-            def on_solution_callback(self) -> None:
-                form = compiled.form
-                objective = form.objective_of(self.objective_value)
-                bound = form.objective_of(self.best_objective_bound)
-                self.timeline.append((time.perf_counter() - t0, objective, bound))
-                if on_solution is not None and on_solution(self.weights(), objective, bound):
-                    self.stop_reason = self.stop_reason or "target"
-                if should_stop is not None and should_stop():
-                    self.stop_reason = self.stop_reason or "interrupt"
-                if self.stop_reason is not None:
-                    self.stop_search()
+        def weights(self) -> np.ndarray:
+            vec = compiled.weight_fallback.copy()
+            for pos, j in enumerate(compiled.weight_cols.tolist()):
+                if j >= 0:
+                    vec[pos] = self.value(compiled.variables[j])
+            return vec
 
-            def weights(self) -> np.ndarray:
-                vec = compiled.weight_fallback.copy()
-                for pos, j in enumerate(compiled.weight_cols.tolist()):
-                    if j >= 0:
-                        vec[pos] = self.value(compiled.variables[j])
-                return vec
-
-        return Relay()
+    return SolutionRelay()
 
 
 def _result(compiled: CpsatModel, solver, status, callback, cp_model) -> EngineResult:

@@ -34,7 +34,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 from pyomo.common.collections import ComponentMap
 
-from mipnn_pyomo.errors import ModelConfigError, SolverError, SolverUnavailableError
+from mipnn_pyomo.errors import ModelConfigError, SolverUnavailableError
 from mipnn_pyomo.solvers.standard_form import EngineResult
 
 EXACTNESS_PARAMS = {"numerics/feastol": 1e-9}
@@ -76,7 +76,8 @@ def solver_params(*, seed: int | None, mip_gap: float | None, params: Mapping[st
 def add_network_start(opt, instance, network) -> bool:
     """A complete solution from ``network``'s forward pass (every variable, the interface's fixed
     variables standing for mutable Params, and its auxiliary objective variable at the
-    forward-pass objective). Returns whether SCIP stored it (it checks feasibility at solve start)."""
+    forward-pass objective). It is added only if SCIP's ``checkSol`` finds it feasible (a
+    max-correct start with several non-negative outputs on a sample is not); returns that."""
     scip = opt._solver_model
     var_map = opt._pyomo_var_to_solver_var_map
     sol = scip.createSol()
@@ -87,6 +88,9 @@ def add_network_start(opt, instance, network) -> bool:
         scip.setSolVal(sol, svar, float(param.value))  # the interface models mutable Params as fixed variables
     if getattr(opt, "_obj_var", None) is not None:
         scip.setSolVal(sol, opt._obj_var, float(instance.evaluate(network)))
+    if not scip.checkSol(sol, printreason=False, original=True):
+        scip.freeSol(sol)
+        return False
     return bool(scip.addSol(sol, free=True))
 
 
@@ -115,8 +119,7 @@ def solve_scip(instance, *, time_limit: float | None, threads: int | None = None
     if handler.error is not None:
         raise handler.error
     result = _result(opt, scip, handler, weight_vars, fallback, build_s)
-    if start_accepted is not None:
-        result.message = f"MIP start {'accepted' if start_accepted else 'rejected'} by SCIP"
+    result.start_accepted = start_accepted
     return result
 
 
@@ -193,15 +196,10 @@ def _result(opt, scip, handler, weight_vars, fallback, build_s: float) -> Engine
     bound = None if name == "infeasible" else scip.getDualbound()
     if bound is not None and abs(bound) >= scip.infinity():
         bound = None
-    if status not in ("optimal", "infeasible", "timelimit", "userinterrupt", "gaplimit", "unknown"):
-        handler_msg = f"SCIP ended with status {status}"
-    else:
-        handler_msg = ""
+    message = f"SCIP status {status}"
     return EngineResult(
         engine="scip", engine_version=scip_version(), status=name, stop_reason=stop_reason,
         objective=objective, bound=bound, wall_s=scip.getSolvingTime(), build_s=build_s,
-        values=values, weights=weights, timeline=list(handler.timeline), message=handler_msg,
+        values=values, weights=weights, timeline=list(handler.timeline), message=message,
     )
 
-
-__all__ = ["solve_scip", "solver_params", "add_network_start", "scip_version", "require_scip", "SolverError"]

@@ -130,7 +130,9 @@ class EngineResult:
     ``status``: "optimal" (proven), "feasible" (a solution, not proven optimal), "infeasible", or
     "unknown" (no solution, nothing proven). ``stop_reason``: "target" (``on_solution`` asked to
     stop), "interrupt" (``should_stop()`` was true), or None (time limit or natural end).
-    ``objective`` / ``bound`` are in the Pyomo model's own units and sense. ``values``: the final
+    ``objective`` / ``bound`` are in the Pyomo model's own units and sense (the MIP's objective:
+    with one-sided output products it may be worse than the network's forward-pass objective,
+    never better; report ``instance.evaluate(network)``). ``values``: the final
     solution, Pyomo variable -> value (ComponentMap); ``weights``: the weight vector in
     ``instance.weight_variables()`` order. ``timeline``: (seconds since the solve began,
     objective, bound) of every improving solution."""
@@ -147,6 +149,7 @@ class EngineResult:
     weights: np.ndarray | None = None
     timeline: list[tuple[float, float, float | None]] = field(default_factory=list)
     message: str = ""
+    start_accepted: bool | None = None  # the start network was a feasible solution (None: no start given)
 
     @property
     def has_solution(self) -> bool:
@@ -245,6 +248,16 @@ class IntegerForm:
     offset: float
     sense: str
     notes: list[str] = field(default_factory=list)
+
+    def is_feasible(self, x: np.ndarray) -> bool:
+        """Does the integer vector ``x`` satisfy every row and bound?"""
+        x = np.asarray(x, dtype=np.int64)
+        if np.any(x < np.asarray(self.col_lower)) or np.any(x > np.asarray(self.col_upper)):
+            return False
+        activity = self.A @ x
+        lower = np.array([-np.inf if b is None else b for b in self.row_lower], dtype=np.float64)
+        upper = np.array([np.inf if b is None else b for b in self.row_upper], dtype=np.float64)
+        return bool(np.all(activity >= lower) and np.all(activity <= upper))
 
     def to_original(self, integer_values: np.ndarray) -> np.ndarray:
         return np.asarray(integer_values, dtype=np.float64) / self.col_scale
