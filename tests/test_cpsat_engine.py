@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import os
+import signal
+import threading
 import time
 
 import numpy as np
@@ -163,6 +166,25 @@ def test_should_stop_interrupts_a_long_solve():
     assert result.stop_reason == "interrupt"
     assert time.perf_counter() - t0 < 20
     assert result.status in ("feasible", "unknown", "optimal")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_signal_flag_handler_runs_during_the_solve(signum):
+    """The engine leaves Ctrl-C to Python: a flag handler (as the adapters install) runs mid-solve
+    and should_stop ends the search, keeping the incumbent."""
+    instance = tiny("sat-margin", n=60, hidden=(6,))
+    received = []
+    previous = signal.signal(signum, lambda sig, frame: received.append(sig))
+    timer = threading.Timer(1.0, os.kill, (os.getpid(), signum))
+    try:
+        t0 = time.perf_counter()
+        timer.start()
+        result = solve_cpsat(instance, time_limit=60, threads=2, seed=0, should_stop=lambda: bool(received))
+    finally:
+        timer.cancel()
+        signal.signal(signum, previous)
+    assert received == [signum]
+    assert result.stop_reason == "interrupt" and time.perf_counter() - t0 < 20
 
 
 def test_unknown_cpsat_parameter_is_one_clear_error():
