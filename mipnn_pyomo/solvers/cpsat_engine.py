@@ -144,7 +144,8 @@ def add_network_hint(compiled: CpsatModel, instance, network) -> bool:
 
 def configure_solver(solver, *, time_limit, threads, seed, mip_gap=None, params: Mapping[str, Any] | None = None,
                      verbose: bool = False) -> None:
-    """CP-SAT parameters: the normalised options, then ``params`` under CP-SAT's own names."""
+    """CP-SAT parameters: the normalised options, then ``params`` under CP-SAT's own names (a
+    misspelt name is one clear error), then the two the engine relies on."""
     p = solver.parameters
     if time_limit is not None:
         p.max_time_in_seconds = float(time_limit)
@@ -154,14 +155,14 @@ def configure_solver(solver, *, time_limit, threads, seed, mip_gap=None, params:
         p.random_seed = int(seed)
     if mip_gap is not None:
         p.relative_gap_limit = float(mip_gap)
-    p.fix_variables_to_their_hinted_value = False
-    p.catch_sigint_signal = False  # Python's handlers (the caller's should_stop) own Ctrl-C / SIGTERM
     p.log_search_progress = bool(verbose)
     for key, value in (params or {}).items():
         try:
             setattr(p, key, value)
         except (AttributeError, TypeError, ValueError) as exc:
             raise ModelConfigError(f"bad CP-SAT parameter {key} = {value!r}: {exc}") from None
+    p.fix_variables_to_their_hinted_value = False  # set last: ``params`` cannot change these two
+    p.catch_sigint_signal = False  # Python's handlers (the caller's should_stop) own Ctrl-C / SIGTERM
 
 
 def solve_cpsat(instance, *, time_limit: float | None, threads: int | None, seed: int | None,

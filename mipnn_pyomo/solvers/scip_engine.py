@@ -37,7 +37,7 @@ from pyomo.common.collections import ComponentMap
 from mipnn_pyomo.errors import ModelConfigError, SolverUnavailableError
 from mipnn_pyomo.solvers.standard_form import EngineResult
 
-EXACTNESS_PARAMS = {"numerics/feastol": 1e-9}
+EXACTNESS_PARAMS = (("numerics/feastol", 1e-9),)  # (name, value) pairs
 POLL_SECONDS = 0.05
 
 OnSolution = Callable[[np.ndarray, float, float | None], bool]
@@ -62,14 +62,16 @@ def scip_version() -> str:
 
 
 def solver_params(*, seed: int | None, mip_gap: float | None, params: Mapping[str, Any] | None) -> dict[str, Any]:
-    """SCIP parameters by name: exactness tolerances, seed, gap, Ctrl-C off, then ``params``."""
-    out: dict[str, Any] = dict(EXACTNESS_PARAMS)
-    out["misc/catchctrlc"] = False
+    """SCIP parameters by name: seed, gap, then ``params``; the exactness tolerance and Ctrl-C off
+    are always set last (``params`` cannot loosen them)."""
+    out: dict[str, Any] = {}
     if seed is not None:
         out["randomization/randomseedshift"] = int(seed)
     if mip_gap is not None:
         out["limits/gap"] = float(mip_gap)
     out.update(params or {})
+    out.update(EXACTNESS_PARAMS)
+    out["misc/catchctrlc"] = False
     return out
 
 

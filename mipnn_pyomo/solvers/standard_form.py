@@ -59,7 +59,7 @@ class StandardForm:
     A: Any  # scipy.sparse csr_array (rows x columns), float
     row_lower: np.ndarray
     row_upper: np.ndarray
-    row_names: list[str]
+    row_constraints: list  # Pyomo ConstraintData of row i (names are computed only for messages)
     col_lower: np.ndarray
     col_upper: np.ndarray
     integer: np.ndarray  # bool
@@ -74,6 +74,9 @@ class StandardForm:
     @property
     def n_cols(self) -> int:
         return len(self.columns)
+
+    def row_name(self, i: int) -> str:
+        return self.row_constraints[i].name
 
     def column_index(self) -> dict[int, int]:
         """id(Pyomo var) -> column."""
@@ -113,7 +116,7 @@ def compile_standard_form(model) -> StandardForm:
         A=A,
         row_lower=row_lower,
         row_upper=row_upper,
-        row_names=[r.constraint.name for r in rows],
+        row_constraints=[r.constraint for r in rows],
         col_lower=np.array([-np.inf if lb is None else lb for lb, _ in bounds], dtype=np.float64),
         col_upper=np.array([np.inf if ub is None else ub for _, ub in bounds], dtype=np.float64),
         integer=np.array([v.is_integer() for v in form.columns], dtype=bool),
@@ -219,8 +222,11 @@ def _scaled_bound(value: float, scale: int, upper: bool) -> int | None:
     a lower one (exact), snapping to an integer within 1e-9; None if infinite."""
     if not math.isfinite(value):
         return None
-    approx = value * scale
-    if abs(approx - round(approx)) > 1e-6:  # clearly fractional: float floor/ceil is exact here
+    approx = value * scale  # one float rounding: |approx - exact| <= |approx| 2^-52
+    distance, float_error = abs(approx - round(approx)), abs(approx) * 2.0**-52
+    if distance + float_error <= INTEGRALITY_TOLERANCE:  # certainly within 1e-9 of an integer
+        return int(round(approx))
+    if distance - float_error > INTEGRALITY_TOLERANCE:  # certainly not: floor/ceil agree with the exact value's
         return int(math.floor(approx) if upper else math.ceil(approx))
     scaled = Fraction(value) * scale
     nearest = round(scaled)
@@ -283,10 +289,10 @@ def integer_form(sf: StandardForm, integral: Callable[[Any], bool]) -> IntegerFo
     for r in range(n):
         lo, hi = A.indptr[r], A.indptr[r + 1]
         coefs = A.data[lo:hi]
-        key = tuple(np.unique(np.abs(coefs)).tolist())
+        key = frozenset(map(abs, coefs.tolist()))
         scale = cache.get(key)
         if scale is None:
-            scale = cache[key] = integral_scale(coefs, f"row {sf.row_names[r]}")
+            scale = cache[key] = integral_scale(coefs, f"row {sf.row_name(r)}")
         row_scale[r] = scale
         data[lo:hi] = np.rint(coefs * scale).astype(np.int64)  # integral within 1e-9 (checked)
         row_lower[r] = _scaled_bound(sf.row_lower[r], scale, upper=False)
@@ -322,15 +328,15 @@ def _column_scales(sf: StandardForm, treat_integer: np.ndarray) -> np.ndarray:
             cols = sf.A.indices[lo:hi]
             if np.sum(~treat_integer[cols]) > 1:
                 raise InexactScalingError(
-                    f"row {sf.row_names[r]} has more than one continuous variable ({name} and others); "
+                    f"row {sf.row_name(r)} has more than one continuous variable ({name} and others); "
                     f"it has no exact all-integer form"
                 )
             others = sf.A.data[lo:hi][cols != j] / a_t
             bounds = [b / a_t for b in (sf.row_lower[r], sf.row_upper[r]) if math.isfinite(b)]
             values = np.concatenate([others, bounds])
-            key = tuple(np.unique(np.abs(values)).tolist())
+            key = frozenset(map(abs, values.tolist()))
             if key not in cache:
-                cache[key] = integral_scale(values, f"row {sf.row_names[r]} (for {name})")
+                cache[key] = integral_scale(values, f"row {sf.row_name(r)} (for {name})")
             D = math.lcm(D, cache[key])
         for b in (sf.col_lower[j], sf.col_upper[j]):
             if math.isfinite(b) and not _is_integral(b, D):
