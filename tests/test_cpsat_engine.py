@@ -86,6 +86,11 @@ def test_integer_form_is_integral_and_keeps_the_rows():
     assert c_cols and t_cols
     assert all(form.col_scale[j] == 1 and form.col_lower[j] == -1 and form.col_upper[j] == 1 for j in c_cols)
     assert all(form.col_scale[j] > 1 for j in t_cols)
+    # t's missing upper bound is derived, never below the largest loss a network can have (z = -2)
+    from mipnn_pyomo.objectives import hinge_cuts, hinge_pwl
+
+    worst = float(hinge_pwl(np.array([-2.0]), hinge_cuts(instance.data, instance.options))[0])
+    assert all(form.col_lower[j] == 0 and form.col_upper[j] >= worst * form.col_scale[j] - 1e-9 for j in t_cols)
 
 
 def test_min_hinge_with_rounded_chords_is_refused_with_the_row_named():
