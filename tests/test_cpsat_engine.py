@@ -1,0 +1,205 @@
+"""CP-SAT engine core and the exact all-integer standard form (mipnn_pyomo/solvers/{standard_form,cpsat_engine}.py)."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from conftest import random_instance
+from mipnn_pyomo.errors import ModelConfigError
+from mipnn_pyomo.formulation import FormulationOptions, ProblemData
+from mipnn_pyomo.instance import build_instance
+from mipnn_pyomo.network import IntegerNetwork
+from mipnn_pyomo.objectives import OBJECTIVES
+from mipnn_pyomo.solvers.standard_form import (
+    InexactScalingError,
+    compile_standard_form,
+    integer_form,
+    integral_scale,
+)
+from mipnn_pyomo.training import check_exactness
+
+pytest.importorskip("ortools.sat.python.cp_model", reason="OR-Tools is not installed (pip install ortools)")
+
+from mipnn_pyomo.solvers.cpsat_engine import compile_cpsat, is_product_variable, solve_cpsat  # noqa: E402
+
+
+def tiny(objective: str, seed: int = 1, n: int = 8, hidden=(2,), P: int = 1, **options):
+    X, y = random_instance(seed, n=n, d=3)
+    return build_instance(ProblemData(X, y, 2, hidden, P), objective, FormulationOptions(**options))
+
+
+def random_network(instance, seed: int) -> IntegerNetwork:
+    rng = np.random.default_rng(seed)
+    sizes, P = instance.data.layer_sizes, instance.data.P
+    return IntegerNetwork([rng.integers(-P, P + 1, (a, b)) for a, b in zip(sizes[:-1], sizes[1:])],
+                          [rng.integers(-P, P + 1, b) for b in sizes[1:]], P=P)
+
+
+def highs_optimum(objective: str, **kwargs) -> float:
+    from mipnn_pyomo.solvers import get_solver
+    from mipnn_pyomo.solvers.base import SolveOptions
+
+    result = get_solver("highs").solve(tiny(objective, **kwargs),
+                                       SolveOptions(time_limit=60, threads=1, heuristic=False, target_accuracy=None))
+    assert result.termination.value == "optimal"
+    return result.objective
+
+
+# --------------------------------------------------------------------------- exact scaling
+
+
+def test_row_scale_is_the_smallest_exact_integer():
+    assert integral_scale([0.1234, 1.0, -0.5]) == 5000  # 617/5000 and 1/2: the LCM beats 10^4
+    assert integral_scale([0.001, 2.0]) == 1000
+    assert integral_scale([3.0, -7.0]) == 1
+    scale = integral_scale([0.37, 12.5])
+    assert all(abs(v * scale - round(v * scale)) <= 1e-9 for v in (0.37, 12.5)) and scale == 100
+
+
+@pytest.mark.parametrize("row", [[1.0, math.sqrt(2)], [0.5, math.pi / 10], [1.0, 1e-10]])
+def test_row_that_cannot_be_made_integral_is_refused_never_rounded(row):
+    # 1e-10 is not a grid value: scaling it to 0 would silently drop the coefficient.
+    with pytest.raises(InexactScalingError, match="no exact integer scale"):
+        integral_scale(row, "row test")
+
+
+def test_integer_form_is_integral_and_keeps_the_rows():
+    instance = tiny("min-hinge")
+    sf = compile_standard_form(instance.model)
+    form = integer_form(sf, is_product_variable)
+    assert form.A.data.dtype == np.int64
+    # every integer row is an exact multiple of the float row (after column scaling)
+    scaled_float = sf.A.multiply(1.0 / form.col_scale[None, :]).tocsr()
+    ratio = form.A.toarray() - scaled_float.toarray() * form.row_scale[:, None]
+    assert np.abs(ratio).max() <= 1e-9
+    # products c are integer columns in [-P, P]; min-hinge's t are scaled, T = D t
+    names = [v.parent_component().local_name for v in sf.columns]
+    c_cols = [j for j, n in enumerate(names) if n == "c"]
+    t_cols = [j for j, n in enumerate(names) if n == "t"]
+    assert c_cols and t_cols
+    assert all(form.col_scale[j] == 1 and form.col_lower[j] == -1 and form.col_upper[j] == 1 for j in c_cols)
+    assert all(form.col_scale[j] > 1 for j in t_cols)
+    # t's missing upper bound is derived, never below the largest loss a network can have (z = -2)
+    from mipnn_pyomo.objectives import hinge_cuts, hinge_pwl
+
+    worst = float(hinge_pwl(np.array([-2.0]), hinge_cuts(instance.data, instance.options))[0])
+    assert all(form.col_lower[j] == 0 and form.col_upper[j] >= worst * form.col_scale[j] - 1e-9 for j in t_cols)
+
+
+def test_min_hinge_with_rounded_chords_is_refused_with_the_row_named():
+    # hinge_cuts rounds chords to 12 decimals; with P (H + 1) = 51 the scale needed is ~10^4, at
+    # which that rounding is visible: no exact integer form exists.
+    instance = tiny("min-hinge", P=3, hidden=(16,))
+    with pytest.raises(InexactScalingError, match=r"hinge_epigraph\["):
+        compile_cpsat(instance)
+
+
+# --------------------------------------------------------------------------- solving
+
+
+@pytest.mark.parametrize("objective", sorted(OBJECTIVES))
+def test_cpsat_optimum_is_exact_and_equals_highs(objective):
+    instance = tiny(objective)
+    result = solve_cpsat(instance, time_limit=30, threads=2, seed=0)
+    assert result.status == "optimal" and result.has_solution
+    result.load_into_model()
+    network = instance.loaded_network()
+    assert np.array_equal(result.weights, [v.value for v in instance.weight_variables()])
+    assert result.objective == pytest.approx(instance.evaluate(network), abs=1e-6)
+    report = check_exactness(instance, network)
+    assert report.activations_match and report.scores_match and report.objective_consistent
+    assert result.objective == pytest.approx(highs_optimum(objective), abs=1e-6)
+    assert result.bound == pytest.approx(result.objective, abs=1e-6)
+    assert result.timeline and result.timeline[-1][1] == pytest.approx(result.objective)
+
+
+def test_gdp_encoding_compiles_to_the_same_optimum():
+    result = solve_cpsat(tiny("sat-margin", encoding="gdp"), time_limit=30, threads=2, seed=0)
+    assert result.status == "optimal"
+    assert result.objective == pytest.approx(solve_cpsat(tiny("sat-margin"), time_limit=30, threads=2, seed=0).objective)
+
+
+def test_hint_network_is_the_first_solution():
+    instance = tiny("sat-margin", n=30, hidden=(3,))
+    hint = random_network(instance, 7)
+    result = solve_cpsat(instance, time_limit=30, threads=1, seed=0, hint_network=hint,
+                         on_solution=lambda weights, objective, bound: True)
+    assert result.start_accepted is True
+    assert result.stop_reason == "target" and len(result.timeline) == 1
+    assert result.objective == pytest.approx(instance.evaluate(hint))
+    expected = np.concatenate([w.ravel() for w in hint.weights] + list(hint.biases))
+    assert np.array_equal(result.weights, expected)
+
+
+def test_infeasible_hint_is_reported_not_accepted():
+    # the zero network scores 0 on both outputs: max-correct's "one non-negative output" fails
+    instance = tiny("max-correct")
+    net = random_network(instance, 0)
+    zero = IntegerNetwork([w * 0 for w in net.weights], [b * 0 for b in net.biases], P=1)
+    result = solve_cpsat(instance, time_limit=30, threads=1, seed=0, hint_network=zero)
+    assert result.start_accepted is False and result.status == "optimal"
+
+
+def test_accuracy_target_stops_the_search():
+    instance = tiny("sat-margin", n=40, hidden=(3,))
+    X, y = instance.data.X, instance.data.y
+    seen = []
+
+    def on_solution(weights, objective, bound):
+        seen.append(_network(instance, weights).accuracy(X, y))
+        return seen[-1] >= 0.6
+
+    result = solve_cpsat(instance, time_limit=60, threads=2, seed=0, on_solution=on_solution)
+    assert result.stop_reason == "target"
+    assert seen[-1] >= 0.6 and all(a < 0.6 for a in seen[:-1])
+    assert len(result.timeline) == len(seen)
+    assert _network(instance, result.weights).accuracy(X, y) >= 0.6
+
+
+def test_should_stop_interrupts_a_long_solve():
+    instance = tiny("sat-margin", n=60, hidden=(6,))
+    t0 = time.perf_counter()
+    result = solve_cpsat(instance, time_limit=60, threads=2, seed=0,
+                         should_stop=lambda: time.perf_counter() - t0 > 1.0)
+    assert result.stop_reason == "interrupt"
+    assert time.perf_counter() - t0 < 20
+    assert result.status in ("feasible", "unknown", "optimal")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_signal_flag_handler_runs_during_the_solve(signum):
+    """The engine leaves Ctrl-C to Python: a flag handler (as the adapters install) runs mid-solve
+    and should_stop ends the search, keeping the incumbent."""
+    instance = tiny("sat-margin", n=60, hidden=(6,))
+    received = []
+    previous = signal.signal(signum, lambda sig, frame: received.append(sig))
+    timer = threading.Timer(1.0, os.kill, (os.getpid(), signum))
+    try:
+        t0 = time.perf_counter()
+        timer.start()
+        result = solve_cpsat(instance, time_limit=60, threads=2, seed=0, should_stop=lambda: bool(received))
+    finally:
+        timer.cancel()
+        signal.signal(signum, previous)
+    assert received == [signum]
+    assert result.stop_reason == "interrupt" and time.perf_counter() - t0 < 20
+
+
+def test_unknown_cpsat_parameter_is_one_clear_error():
+    with pytest.raises(ModelConfigError, match="bad CP-SAT parameter no_such_parameter"):
+        solve_cpsat(tiny("sat-margin"), time_limit=5, threads=1, seed=0, params={"no_such_parameter": 1})
+
+
+def _network(instance, weights) -> IntegerNetwork:
+    """The network of a weight vector in instance.weight_variables() order (w then b)."""
+    from mipnn_pyomo.formulation import network_from_values
+
+    value = dict(zip(map(id, instance.weight_variables()), weights))
+    return network_from_values(instance.model, instance.data, lambda v: value[id(v)])
