@@ -205,9 +205,9 @@ def cmd_train(args) -> int:
 def _train_gd(args, dataset) -> int:
     from mipnn_pyomo.training import train_gd_on_dataset
 
-    s = train_gd_on_dataset(dataset, args.n_train, args.seed, hidden=args.hidden or [16], P=args.P,
-                            target_accuracy=args.target_accuracy, time_limit=args.time_limit or 60.0)
-    network = s.pop("network")
+    record = train_gd_on_dataset(dataset, args.n_train, args.seed, hidden=args.hidden or [16], P=args.P,
+                                 target_accuracy=args.target_accuracy, time_limit=args.time_limit or 60.0)
+    network, s = record.network, record.summary()
     if args.out:
         network.save(args.out)
     if args.json:

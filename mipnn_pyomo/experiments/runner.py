@@ -24,6 +24,7 @@ import time
 import traceback
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, TextIO
 
 from mipnn_pyomo.errors import ConfigError
@@ -42,7 +43,6 @@ def package_version() -> str:
     """``<version>+src.<hash>``: the distribution version and a hash of the package's Python sources
     as this process found them, so runs made by different code are told apart (the report warns)."""
     import hashlib
-    from pathlib import Path
 
     import mipnn_pyomo
 
@@ -113,7 +113,7 @@ def _run_mip(task, dataset, progress) -> dict[str, Any]:
     from mipnn_pyomo.formulation import FormulationOptions
     from mipnn_pyomo.training import train_on_dataset
 
-    run = train_on_dataset(
+    record = train_on_dataset(
         dataset,
         task["n_train"],
         task["seed"],
@@ -128,75 +128,45 @@ def _run_mip(task, dataset, progress) -> dict[str, Any]:
         solver_options=dict(task["options"]) or None,
         progress=progress,
     )
-    s = run.summary()
-    status = s.get("status")
-    rest = {k: v for k, v in s.items() if k not in ("incumbents",)}
-    return {
-        "state": "interrupted" if status == "interrupted" else "done",
-        "status": status,
-        "hit_time_limit": status == "time_limit",
-        "target_reached": bool(s.get("target_reached")),
-        "runtime_s": s.get("runtime_s"),
-        "build_s": s.get("build_s"),
-        "solve_s": s.get("solve_s"),
-        "train_accuracy": s.get("train_accuracy"),
-        "test_accuracy": s.get("test_accuracy"),
-        "objective_value": s.get("objective_value"),
-        "objective_bound": s.get("objective_bound"),
-        "gap": s.get("gap"),
-        "solver_name": s.get("solver"),
-        "solver_version": s.get("solver_version"),
-        "network_json": run.result.network.to_json(indent=None),
-        "incumbents_json": s.get("incumbents", []),
-        "summary_json": rest,
-    }
+    return _run_fields(record)
 
 
 def _run_gd(task, dataset) -> dict[str, Any]:
-    from mipnn_pyomo.gd import train_gd
+    from mipnn_pyomo.training import train_gd_on_dataset
 
-    X, y, rows = dataset.sample(task["n_train"], task["seed"])
-    res = train_gd(
-        X,
-        y,
-        dataset.n_classes,
-        hidden=tuple(task["hidden"]),
-        P=task["P"],
-        seed=task["seed"],
-        target_accuracy=task["target_accuracy"],
-        time_limit=task["time_limit"],
-        **dict(task["options"]),
-    )
-    net = res.network
-    net.classes = list(dataset.classes)
-    net.preprocessing = dataset.preprocessor.to_dict()
-    test_acc = net.accuracy(dataset.X_test, dataset.y_test)
-    net.training = {
-        **dataset.source,
-        "train_indices": [int(i) for i in rows],
-        "objective": GD_METHOD,
-        "seed": task["seed"],
-        "n_train": int(task["n_train"]),
-        "status": res.status,
-        "train_accuracy": res.train_accuracy,
-        "test_accuracy": test_acc,
-    }
-    target = task["target_accuracy"]
+    record = train_gd_on_dataset(dataset, task["n_train"], task["seed"], hidden=tuple(task["hidden"]), P=task["P"],
+                                 target_accuracy=task["target_accuracy"], time_limit=task["time_limit"],
+                                 **dict(task["options"]))
+    fields = _run_fields(record)
+    fields["solver_version"] = package_version()
+    fields["summary_json"]["options"] = task["options"]
+    return fields
+
+
+def _run_fields(record) -> dict[str, Any]:
+    """The database columns of a finished run from its TrainingRecord (every method alike)."""
+    summary = record.summary()
+    incumbents = summary.pop("incumbents", None)
+    if incumbents is None and record.gd is not None:
+        incumbents = list(record.gd.history or [])
     return {
-        "state": "done",
-        "status": res.status,
-        "hit_time_limit": res.status == "time_limit",
-        "target_reached": target is not None and res.train_accuracy >= target - 1e-12,
-        "runtime_s": res.runtime_s,
-        "train_accuracy": res.train_accuracy,
-        "test_accuracy": test_acc,
-        "objective_value": res.loss,
-        "solver_name": "gd",
-        "solver_version": package_version(),
-        "network_json": net.to_json(indent=None),
-        "incumbents_json": list(res.history or []),
-        "summary_json": {"epochs": res.epochs, "loss": res.loss, "train_indices": [int(i) for i in rows],
-                         "options": task["options"]},
+        "state": "interrupted" if record.status == "interrupted" else "done",
+        "status": record.status,
+        "hit_time_limit": record.status == "time_limit",
+        "target_reached": bool(record.target_reached),
+        "runtime_s": record.runtime_s,
+        "build_s": record.build_s,
+        "solve_s": record.solve_s,
+        "train_accuracy": record.train_accuracy,
+        "test_accuracy": record.test_accuracy,
+        "objective_value": summary.get("objective_value"),
+        "objective_bound": summary.get("objective_bound"),
+        "gap": summary.get("gap"),
+        "solver_name": summary.get("solver"),
+        "solver_version": summary.get("solver_version"),
+        "network_json": record.network.to_json(indent=None),
+        "incumbents_json": incumbents or [],
+        "summary_json": summary,
     }
 
 
@@ -267,10 +237,51 @@ def execute_task(task: dict[str, Any], progress: Callable | None = None) -> dict
 
 _QUEUE = None
 
+PARENT_GONE_EXIT_CODE = 70
 
-def _worker_init(q) -> None:
+
+def _child_pids(pid: int) -> list[int]:
+    """Process ids whose parent is ``pid`` (from /proc; empty where there is no /proc)."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # fields after the command name "(...)": state, ppid, ...
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == pid:
+            children.append(int(stat.parent.name))
+    return children
+
+
+def watch_parent(alive) -> None:
+    """Parent-death check for a pool worker or the progress manager: a daemon thread blocks on
+    ``alive``, the read end of a pipe whose only write end the parent (the ``experiment run``
+    process) holds. End of file means the parent is gone, even after SIGKILL: the thread kills this
+    process's own children (e.g. a CBC subprocess) and exits at once. Its cell is not recorded, so
+    the next run of the same command runs it again."""
+
+    def watch() -> None:
+        try:
+            while True:
+                alive.recv_bytes()  # the parent never writes: this returns only at EOF (an error)
+        except (EOFError, OSError):
+            pass
+        for pid in _child_pids(os.getpid()):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        os._exit(PARENT_GONE_EXIT_CODE)
+
+    threading.Thread(target=watch, name="mipnn-parent-watch", daemon=True).start()
+
+
+def _worker_init(q, alive=None) -> None:
     global _QUEUE
     _QUEUE = q
+    if alive is not None:
+        watch_parent(alive)
     # the parent decides about Ctrl-C; a worker's solve stops on SIGTERM from the parent only
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -461,9 +472,33 @@ def _mp_context():
 
 def _run_process_pool(tasks, store, progress: Progress, workers: int) -> None:
     ctx = _mp_context()
-    manager = None if progress.quiet else ctx.Manager()
-    q = manager.Queue() if manager is not None else None
-    executor = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init, initargs=(q,))
+    # The pipe of the parent-death check (watch_parent): the workers and the manager get the read
+    # end, only this process holds the write end.
+    alive_r, alive_w = ctx.Pipe(duplex=False)
+    try:
+        _pool_with_manager(tasks, store, progress, workers, ctx, alive_r)
+    finally:
+        alive_w.close()
+        alive_r.close()
+
+
+def _pool_with_manager(tasks, store, progress: Progress, workers: int, ctx, alive) -> None:
+    manager = None
+    if not progress.quiet:
+        from multiprocessing.managers import SyncManager
+
+        manager = SyncManager(ctx=ctx)
+        manager.start(watch_parent, (alive,))
+    try:
+        _pool_loop(tasks, store, progress, workers, ctx, alive, manager.Queue() if manager is not None else None)
+    finally:
+        if manager is not None:
+            manager.shutdown()
+
+
+def _pool_loop(tasks, store, progress: Progress, workers: int, ctx, alive, q) -> None:
+    executor = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init,
+                                      initargs=(q, alive))
     futures: dict[cf.Future, dict[str, Any]] = {}
     try:
         for task in tasks:
@@ -493,9 +528,6 @@ def _run_process_pool(tasks, store, progress: Progress, workers: int) -> None:
             except Exception:  # pragma: no cover
                 pass
         raise
-    finally:
-        if manager is not None:
-            manager.shutdown()
 
 
 def _crash_record(task: dict[str, Any], exc: BaseException) -> dict[str, Any]:
