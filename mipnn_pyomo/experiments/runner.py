@@ -555,11 +555,31 @@ def _import_distributed():
     return distributed
 
 
+def _probe_scheduler(address: str, timeout_s: float = 10.0) -> None:
+    """ConfigError unless a TCP connection to the scheduler's host and port opens (checked before
+    the results database is created; other transports are left to Dask)."""
+    from distributed.comm import parse_address
+    from distributed.comm.addressing import parse_host_port
+
+    try:
+        scheme, location = parse_address(address)
+        if scheme not in ("tcp", "tls"):
+            return
+        socket.create_connection(parse_host_port(location, 8786), timeout=timeout_s).close()
+    except (OSError, ValueError, TypeError) as exc:
+        raise ConfigError(f"cannot connect to the Dask scheduler at {address!r}: {exc}") from None
+
+
 def _run_dask(tasks, store, progress: Progress, address, workers: int) -> None:
+    import logging
+
     distributed = _import_distributed()
     cluster = None
     if address == "local":
-        cluster = distributed.LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True)
+        # the scheduler's web server on a free port (no "port 8787 is already in use" warning; it
+        # starts one even without a dashboard) and only Dask's errors on stderr
+        cluster = distributed.LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True,
+                                           dashboard_address=":0", silence_logs=logging.ERROR)
         address = cluster.scheduler_address
         progress._print(f"started a local Dask cluster at {address} with {max(1, workers)} worker(s)")
     try:
@@ -611,57 +631,92 @@ def run_experiment(
         workers = default_workers()
     if workers < 0:
         raise ConfigError(f"--workers must be >= 0, got {workers}")
-    if scheduler is not None:
-        _import_distributed()  # fail before touching the database
+    if scheduler is not None:  # fail before touching the database
+        _import_distributed()
+        if scheduler != "local":
+            _probe_scheduler(scheduler)
     tasks = make_tasks(config)
     summary = RunSummary(config.name, len(tasks))
     t0 = time.time()
-    with ResultStore(db) as store:
-        store.register_experiment(config.name, config.config_hash, {**config.settings(), "description": config.description}, config.path)
-        states = store.states([t["cell_key"] for t in tasks])
-        todo = []
-        for t in tasks:
-            st = states.get(t["cell_key"])
-            if st == "done":
-                summary.skipped_done += 1
-            elif st == "failed" and not retry_failed:
-                summary.skipped_failed += 1
-            else:
-                todo.append(t)
-        labels = {t["cell_key"]: t["label"] for t in tasks}
-        progress = Progress(summary, len(todo), stream, quiet, labels)
-        where = (
-            f"Dask scheduler {scheduler}" if scheduler else
-            ("this process" if workers == 0 else f"{workers} worker process{'es' if workers > 1 else ''}")
-        )
-        progress._print(
-            f"experiment {config.name} (config {config.config_hash}, time limit {config.time_limit:g} s per run): "
-            f"{len(tasks)} cells, {summary.skipped_done} already done, "
-            f"{summary.skipped_failed} failed earlier{' (skipped; --retry-failed reruns them)' if summary.skipped_failed else ''}; "
-            f"running {len(todo)} on {where}; results in {db}"
-        )
-        if todo:
-            previous_term = None
-            if threading.current_thread() is threading.main_thread():
-                def on_term(signum, frame):  # noqa: ARG001 - turn `kill PID` into a clean stop
-                    raise KeyboardInterrupt
-
-                previous_term = signal.signal(signal.SIGTERM, on_term)
-            try:
-                if scheduler is not None:
-                    _run_dask(todo, store, progress, scheduler, workers)
-                elif workers == 0:
-                    _run_in_process(todo, store, progress)
-                else:
-                    _run_process_pool(todo, store, progress, min(workers, len(todo)))
-            except KeyboardInterrupt:
-                progress._print(
-                    f"interrupted after {summary.ran} run(s) this session; finished runs are saved in {db}; "
-                    "rerun the same command to resume"
-                )
-                raise
-            finally:
-                if previous_term is not None:
-                    signal.signal(signal.SIGTERM, previous_term)
+    created = not Path(db).exists()
+    try:
+        with ResultStore(db) as store:
+            store.register_experiment(config.name, config.config_hash,
+                                      {**config.settings(), "description": config.description}, config.path)
+            todo = _cells_to_run(store, tasks, summary, retry_failed)
+            progress = Progress(summary, len(todo), stream, quiet, {t["cell_key"]: t["label"] for t in tasks})
+            where = (
+                f"Dask scheduler {scheduler}" if scheduler else
+                ("this process" if workers == 0 else f"{workers} worker process{'es' if workers > 1 else ''}")
+            )
+            progress._print(
+                f"experiment {config.name} (config {config.config_hash}, time limit {config.time_limit:g} s per run): "
+                f"{len(tasks)} cells, {summary.skipped_done} already done, "
+                f"{summary.skipped_failed} failed earlier{' (skipped; --retry-failed reruns them)' if summary.skipped_failed else ''}; "
+                f"running {len(todo)} on {where}; results in {db}"
+            )
+            if todo:
+                _run_cells(todo, store, progress, db, scheduler, workers)
+    except ConfigError:
+        if created:
+            _remove_if_empty(db)
+        raise
     summary.elapsed_s = time.time() - t0
     return summary
+
+
+def _cells_to_run(store, tasks, summary: RunSummary, retry_failed: bool) -> list[dict[str, Any]]:
+    """The tasks not recorded as done (nor as failed, unless ``retry_failed``); counts the skipped."""
+    states = store.states([t["cell_key"] for t in tasks])
+    todo = []
+    for t in tasks:
+        st = states.get(t["cell_key"])
+        if st == "done":
+            summary.skipped_done += 1
+        elif st == "failed" and not retry_failed:
+            summary.skipped_failed += 1
+        else:
+            todo.append(t)
+    return todo
+
+
+def _run_cells(todo, store, progress: Progress, db, scheduler: str | None, workers: int) -> None:
+    """Run ``todo`` on the chosen backend; SIGTERM (``kill PID``) stops like Ctrl-C."""
+    previous_term = None
+    if threading.current_thread() is threading.main_thread():
+        def on_term(signum, frame):  # noqa: ARG001 - turn `kill PID` into a clean stop
+            raise KeyboardInterrupt
+
+        previous_term = signal.signal(signal.SIGTERM, on_term)
+    try:
+        if scheduler is not None:
+            _run_dask(todo, store, progress, scheduler, workers)
+        elif workers == 0:
+            _run_in_process(todo, store, progress)
+        else:
+            _run_process_pool(todo, store, progress, min(workers, len(todo)))
+    except KeyboardInterrupt:
+        progress._print(
+            f"interrupted after {progress.s.ran} run(s) this session; finished runs are saved in {db}; "
+            "rerun the same command to resume"
+        )
+        raise
+    finally:
+        if previous_term is not None:
+            signal.signal(signal.SIGTERM, previous_term)
+
+
+def _remove_if_empty(db) -> None:
+    """Delete a results database this call created if it holds no run (e.g. the scheduler was
+    unreachable), with its WAL and shared-memory files."""
+    try:
+        with ResultStore(db, create=False) as store:
+            if store.runs():
+                return
+    except ConfigError:
+        return
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        try:
+            os.unlink(f"{os.fspath(db)}{suffix}")
+        except OSError:
+            pass
