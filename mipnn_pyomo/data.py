@@ -599,7 +599,7 @@ def _warn_about_target(classes: list, what: str) -> None:
     non_integral = [c for c in classes if isinstance(c, float)]
     if non_integral:
         warnings.warn(
-            f"{what} holds non-integral numbers ({len(classes)} distinct values, e.g. {_fmt_list(non_integral, 3)}); "
+            f"{what} holds non-integral numbers ({len(classes)} distinct values, e.g. {_fmt_list(non_integral[:3])}); "
             "it looks continuous, but every distinct value is treated as a class (mipnn classifies, it does not regress)",
             DataWarning, stacklevel=3,
         )
@@ -709,6 +709,7 @@ def load_csv(
     all_classes = _class_labels(df[target])
     if len(all_classes) < 2:
         raise DataError(f"{where}: the target column {target!r} has a single class {all_classes[0]!r}; need at least 2")
+    _warn_about_target(all_classes, f"{where}: the target column {target!r}")
 
     if test_csv is None:
         label_of = {str(_label_key(c)): c for c in all_classes}
@@ -758,7 +759,6 @@ def load_csv(
     except DataError as exc:
         raise DataError(f"{where}: {exc}") from None
     y_pool, y_test = _encode_labels(train_df[target], test_df[target], classes, test_where)
-    _warn_about_target(classes, f"{where}: the target column {target!r}")
     source = {
         "dataset": "csv",
         "csv": str(Path(path).resolve()),

@@ -385,7 +385,10 @@ def test_continuous_target_warns(tmp_path):
     rows = [f"{x:.3f},{2.5 * x + 0.01 * k:.4f}" for k, x in enumerate(rng.random(60))]
     path = write(tmp_path / "reg.csv", "x,y\n" + "\n".join(rows + rows) + "\n")
     with pytest.warns(DataWarning, match="holds non-integral numbers .60 distinct values.* looks continuous"):
-        load_csv(path, "y")
+        assert len(load_csv(path, "y", test_csv=path).classes) == 60
+    with pytest.warns(DataWarning, match="looks continuous"):  # warned before the split fails
+        with pytest.raises(DataError, match="cannot split"):
+            load_csv(path, "y")
     ints = write(tmp_path / "many.csv", "x,y\n" + "\n".join(f"{k / 100},{k % 25}" for k in range(100)) + "\n")
     with pytest.warns(DataWarning, match="has 25 distinct values, each treated as a class"):
         load_csv(ints, "y")
