@@ -396,3 +396,79 @@ def test_continuous_target_warns(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error", DataWarning)
         assert load_csv(few, "y").classes == [0, 1, 2]  # integral floats are class labels, no warning
+
+
+# ------------------------------------------------------------------------------ one training record
+
+
+CORE_KEYS = {"method", "objective", "P", "hidden", "n_train", "seed", "dataset", "status", "target_reached",
+             "train_accuracy", "test_accuracy", "build_s", "solve_s", "runtime_s", "train_indices",
+             "objective_value", "objective_bound", "gap", "solver"}
+METADATA_KEYS = {"dataset", "csv", "csv_sha256", "target", "method", "objective", "seed", "n_train", "train_indices",
+                 "status", "train_accuracy", "test_accuracy"}
+
+
+@pytest.fixture(scope="module")
+def csv_dataset(tmp_path_factory):
+    return load_csv(separable_csv(tmp_path_factory.mktemp("record") / "d.csv", n=50), "label")
+
+
+def test_mip_and_gd_give_the_same_record(csv_dataset, tmp_path):
+    from mipnn_pyomo.training import TrainingRecord, train_gd_on_dataset, train_on_dataset
+
+    mip = train_on_dataset(csv_dataset, 12, 3, hidden=(2,), P=1, time_limit=20)
+    gd = train_gd_on_dataset(csv_dataset, 12, 3, hidden=(2,), P=1, time_limit=5, max_epochs=200)
+    assert (mip.method, gd.method) == ("mip", "gd") and mip.train_indices == gd.train_indices  # the same rows
+    for record in (mip, gd):
+        assert isinstance(record, TrainingRecord) and record.seed == 3 and record.n_train == 12
+        summary = record.summary()
+        assert CORE_KEYS <= set(summary), CORE_KEYS - set(summary)
+        json.dumps(summary)  # plain JSON
+        net = record.network
+        assert METADATA_KEYS <= set(net.training), METADATA_KEYS - set(net.training)
+        assert net.classes == ["no", "yes"] and net.preprocessing == csv_dataset.preprocessor.to_dict()
+        assert net.training["method"] == record.method and net.training["train_indices"] == record.train_indices
+        # every accuracy is the forward pass of the saved network, recomputed from the file alone
+        rows = [list(csv_dataset.pool_rows).index(r) for r in record.train_indices]
+        assert record.train_accuracy == net.accuracy(csv_dataset.X_pool[rows], csv_dataset.y_pool[rows])
+        assert record.test_accuracy == net.accuracy(csv_dataset.X_test, csv_dataset.y_test)
+        path = tmp_path / f"{record.method}.json"
+        net.save(path)
+        report = evaluate_model_file(path)
+        assert (report["train_accuracy"], report["test_accuracy"]) == (record.train_accuracy, record.test_accuracy)
+    assert mip.result.network is mip.network and mip.summary()["exact"] is True
+    assert gd.gd.epochs == gd.summary()["epochs"] and gd.summary()["objective_value"] == gd.gd.loss
+
+
+def test_runner_stores_the_record_of_every_method(csv_dataset):
+    from mipnn_pyomo.experiments.runner import _run_gd, _run_mip
+
+    task = {"n_train": 12, "seed": 1, "hidden": [2], "P": 1, "target_accuracy": 0.9, "time_limit": 10,
+            "threads": 1, "formulation": {}, "options": {}, "solver": "highs"}
+    for fields in (_run_gd({**task, "method": "gd", "options": {"max_epochs": 100}}, csv_dataset),
+                   _run_mip({**task, "method": "sat-margin"}, csv_dataset, None)):
+        net = IntegerNetwork.from_dict(json.loads(fields["network_json"]))
+        assert net.classes == ["no", "yes"] and net.preprocessing["features"] == ["a", "b", "c"]
+        assert net.training["train_indices"] == fields["summary_json"]["train_indices"]
+        assert net.training["train_accuracy"] == fields["train_accuracy"] and fields["state"] == "done"
+        assert fields["runtime_s"] is not None and fields["solve_s"] is not None
+
+
+def test_estimator_keeps_the_record(separable_data):
+    from mipnn_pyomo.estimator import MIPNetClassifier
+
+    X, y = separable_data
+    clf = MIPNetClassifier(hidden=(2,), time_limit=20).fit(X, np.where(y == 1, "b", "a"))
+    record = clf.training_record_
+    assert record.network is clf.network_ and record.method == "mip" and record.test_accuracy is None
+    assert clf.network_.classes == ["a", "b"] and clf.network_.preprocessing == {"decimals": 4}
+    assert clf.network_.training["train_accuracy"] == clf.train_accuracy_ == clf.score(X, np.where(y == 1, "b", "a"))
+
+
+def test_metadata_with_another_grid_is_refused():
+    from mipnn_pyomo.errors import ModelConfigError
+    from mipnn_pyomo.training import with_metadata
+
+    net = IntegerNetwork([np.zeros((2, 2))], [np.zeros(2)], 1, preprocessing={"decimals": 4})
+    with pytest.raises(ModelConfigError, match="trained on the 10\\^-4 grid"):
+        with_metadata(net, classes=[0, 1], preprocessing={"decimals": 2}, training={})
