@@ -698,35 +698,15 @@ def load_csv(
     if len(df.columns) < 2:
         raise DataError(f"{where}: no input columns besides the target {target!r}")
     _check_no_nan(df, where)
-    n = len(df)
     if test_csv is None:
-        try:
-            test_size = float(test_size)
-        except (TypeError, ValueError):
-            raise DataError(f"test_size must be a number in (0, 1), got {test_size!r}") from None
-        if not 0.0 < test_size < 1.0:
-            raise DataError(f"test_size must be in (0, 1), got {test_size}")
+        test_size = _checked_test_size(test_size)
     all_classes = _class_labels(df[target])
     if len(all_classes) < 2:
         raise DataError(f"{where}: the target column {target!r} has a single class {all_classes[0]!r}; need at least 2")
     _warn_about_target(all_classes, f"{where}: the target column {target!r}")
 
     if test_csv is None:
-        label_of = {str(_label_key(c)): c for c in all_classes}
-        keys = np.array([str(_label_key(v)) for v in df[target].tolist()], dtype=object)
-        counts = pd.Series(keys).value_counts()
-        if counts.min() < 2:
-            rare = [label_of[k] for k in counts[counts < 2].index]
-            raise DataError(
-                f"{where}: class(es) {_fmt_list(rare)} have a single row; a stratified hold-out split needs at least 2 per class"
-            )
-        try:
-            pool_rows, test_rows = train_test_split(
-                np.arange(n, dtype=np.int64), test_size=test_size, random_state=int(split_seed), stratify=keys
-            )
-        except ValueError as exc:
-            raise DataError(f"{where}: cannot split {n} rows with test_size={test_size} ({exc})") from None
-        pool_rows, test_rows = np.sort(pool_rows), np.sort(test_rows)
+        pool_rows, test_rows = _holdout_split(df[target], all_classes, where, test_size, split_seed)
         train_df = df.iloc[pool_rows].reset_index(drop=True)
         test_df = df.iloc[test_rows].reset_index(drop=True)
         test_where = where
@@ -739,7 +719,7 @@ def load_csv(
             )
         _check_no_nan(test_df[[c for c in df.columns if c in test_df.columns]], test_where)
         train_df = df
-        pool_rows = np.arange(n, dtype=np.int64)
+        pool_rows = np.arange(len(df), dtype=np.int64)
         test_rows = np.arange(len(test_df), dtype=np.int64)
 
     if categorical is None:
@@ -759,6 +739,54 @@ def load_csv(
     except DataError as exc:
         raise DataError(f"{where}: {exc}") from None
     y_pool, y_test = _encode_labels(train_df[target], test_df[target], classes, test_where)
+    return Dataset(
+        name=str(path),
+        X_pool=pre.transform(train_df, where),
+        y_pool=y_pool,
+        X_test=pre.transform(test_df, test_where),
+        y_test=y_test,
+        classes=classes,
+        preprocessor=pre,
+        pool_rows=pool_rows,
+        test_rows=test_rows,
+        source=_csv_source(path, target, test_csv, test_size, split_seed, source_categorical),
+    )
+
+
+def _checked_test_size(test_size) -> float:
+    try:
+        test_size = float(test_size)
+    except (TypeError, ValueError):
+        raise DataError(f"test_size must be a number in (0, 1), got {test_size!r}") from None
+    if not 0.0 < test_size < 1.0:
+        raise DataError(f"test_size must be in (0, 1), got {test_size}")
+    return test_size
+
+
+def _holdout_split(y: pd.Series, classes: list, where: str, test_size: float,
+                   split_seed) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted pool and test row numbers of a stratified hold-out split (at least 2 rows per class)."""
+    label_of = {str(_label_key(c)): c for c in classes}
+    keys = np.array([str(_label_key(v)) for v in y.tolist()], dtype=object)
+    counts = pd.Series(keys).value_counts()
+    if counts.min() < 2:
+        rare = [label_of[k] for k in counts[counts < 2].index]
+        raise DataError(
+            f"{where}: class(es) {_fmt_list(rare)} have a single row; a stratified hold-out split needs at least 2 per class"
+        )
+    n = len(keys)
+    try:
+        pool_rows, test_rows = train_test_split(
+            np.arange(n, dtype=np.int64), test_size=test_size, random_state=int(split_seed), stratify=keys
+        )
+    except ValueError as exc:
+        raise DataError(f"{where}: cannot split {n} rows with test_size={test_size} ({exc})") from None
+    return np.sort(pool_rows), np.sort(test_rows)
+
+
+def _csv_source(path, target: str, test_csv, test_size, split_seed, categorical: list[str] | None) -> dict:
+    """The data source of a CSV data set: absolute paths and the SHA-256 of each file, so that a
+    model trained on it is evaluated from anywhere and changed data is told apart from moved data."""
     source = {
         "dataset": "csv",
         "csv": str(Path(path).resolve()),
@@ -770,20 +798,9 @@ def load_csv(
     }
     if test_csv is not None:
         source["test_csv_sha256"] = file_sha256(test_csv)
-    if source_categorical is not None:
-        source["categorical"] = source_categorical
-    return Dataset(
-        name=str(path),
-        X_pool=pre.transform(train_df, where),
-        y_pool=y_pool,
-        X_test=pre.transform(test_df, test_where),
-        y_test=y_test,
-        classes=classes,
-        preprocessor=pre,
-        pool_rows=pool_rows,
-        test_rows=test_rows,
-        source=source,
-    )
+    if categorical is not None:
+        source["categorical"] = categorical
+    return source
 
 
 def load_dataset(source: dict, decimals: int = 4) -> Dataset:

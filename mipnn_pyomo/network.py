@@ -263,7 +263,8 @@ def _int_vector(values: Any, where: str, P: int) -> np.ndarray:
         raise ModelFileError(f"malformed field {where}: must be a non-empty list of integers, got {_shown(values)}")
     if not all(_is_int(v) and -P <= v <= P for v in values):
         j, bad = next((j, v) for j, v in enumerate(values) if not (_is_int(v) and -P <= v <= P))
-        what = "is outside [-P, P]" if _is_int(bad) else "is not an integer (weights and biases are integers in [-P, P])"
+        what = ("is outside [-P, P]" if _is_int(bad)
+                else "is not an integer (weights and biases are integers in [-P, P])")
         raise ModelFileError(f"malformed field {where}[{j}]: {_shown(bad)} {what} = [-{P}, {P}]")
     return np.array(values, dtype=np.int64)
 
@@ -276,17 +277,21 @@ def _checked_layers(layers: Any, P: int) -> tuple[list[np.ndarray], list[np.ndar
     for l, layer in enumerate(layers):
         where = f"layers[{l}]"
         if not isinstance(layer, dict) or "weights" not in layer or "biases" not in layer:
-            raise ModelFileError(f"malformed field {where}: must be an object with 'weights' and 'biases', got {_shown(layer)}")
+            raise ModelFileError(
+                f"malformed field {where}: must be an object with 'weights' and 'biases', got {_shown(layer)}")
         rows = layer["weights"]
         if not isinstance(rows, list) or not rows:
-            raise ModelFileError(f"malformed field {where}.weights: must be a non-empty list of rows, got {_shown(rows)}")
+            raise ModelFileError(
+                f"malformed field {where}.weights: must be a non-empty list of rows, got {_shown(rows)}")
         w = [_int_vector(row, f"{where}.weights[{i}]", P) for i, row in enumerate(rows)]
         b = _int_vector(layer["biases"], f"{where}.biases", P)
         for i, row in enumerate(w):
             if len(row) != len(b):
-                raise ModelFileError(f"malformed field {where}.weights[{i}]: {len(row)} entries, but the layer has {len(b)} biases (one per output)")
+                raise ModelFileError(f"malformed field {where}.weights[{i}]: {len(row)} entries, "
+                                     f"but the layer has {len(b)} biases (one per output)")
         if l and len(w) != len(biases[-1]):
-            raise ModelFileError(f"malformed field {where}.weights: {len(w)} rows (inputs), but layers[{l - 1}] has {len(biases[-1])} outputs")
+            raise ModelFileError(f"malformed field {where}.weights: {len(w)} rows (inputs), "
+                                 f"but layers[{l - 1}] has {len(biases[-1])} outputs")
         weights.append(np.vstack(w))
         biases.append(b)
     return weights, biases
@@ -300,7 +305,8 @@ def _checked_classes(classes: Any, n_outputs: int) -> list[Any]:
         raise ModelFileError(f"malformed field: 'classes' must be a list, got {type(classes).__name__}")
     for k, c in enumerate(classes):
         if not isinstance(c, (str, int, float)) or (isinstance(c, float) and not np.isfinite(c)):
-            raise ModelFileError(f"malformed field classes[{k}]: {_shown(c)} is not a class label (a string or a finite number)")
+            raise ModelFileError(
+                f"malformed field classes[{k}]: {_shown(c)} is not a class label (a string or a finite number)")
     if len({(isinstance(c, str), c) for c in classes}) != len(classes):
         raise ModelFileError(f"malformed field classes: the labels {_shown(classes)} are not distinct")
     if len(classes) != n_outputs:

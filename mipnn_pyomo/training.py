@@ -339,12 +339,13 @@ def make_record(outcome: dict[str, Any], *, classes: Sequence[Any], preprocessin
     rows = [int(i) for i in train_indices]
     test_accuracy = raw.accuracy(*test) if test is not None else None  # raw is on the data's grid
     common = {k: outcome[k] for k in ("method", "objective", "status", "target_reached", "train_accuracy")}
-    training = {**data_source, **outcome["details"], **common, "seed": None if seed is None else int(seed), "n_train": len(rows),
+    seed = None if seed is None else int(seed)
+    training = {**data_source, **outcome["details"], **common, "seed": seed, "n_train": len(rows),
                 "train_indices": rows, "test_accuracy": test_accuracy}
     network = with_metadata(raw, classes=classes, preprocessing=preprocessing, training=training)
     result = outcome.get("result")
     return TrainingRecord(
-        network=network, test_accuracy=test_accuracy, train_indices=rows, seed=None if seed is None else int(seed),
+        network=network, test_accuracy=test_accuracy, train_indices=rows, seed=seed,
         data_source=dict(data_source), details=dict(outcome["details"]), gd=outcome.get("gd"),
         result=None if result is None else replace(result, network=network),
         **common, **{k: outcome[k] for k in ("build_s", "solve_s", "runtime_s")},
