@@ -93,20 +93,21 @@ def make_tasks(config: ExperimentConfig) -> list[dict[str, Any]]:
     return tasks
 
 
-_DATASETS: dict[str, Any] = {}
-_DATASETS_LOCK = threading.Lock()
-
-
 def _load_dataset(task: dict[str, Any]):
+    """The task's data set, parsed once per process (and per data source and grid)."""
+    import json
+
+    return _cached_dataset(json.dumps([task["dataset"], task["decimals"]], sort_keys=True))
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_dataset(key: str):
     import json
 
     from mipnn_pyomo.data import load_dataset
 
-    key = json.dumps([task["dataset"], task["decimals"]], sort_keys=True)
-    with _DATASETS_LOCK:
-        if key not in _DATASETS:
-            _DATASETS[key] = load_dataset(task["dataset"], decimals=task["decimals"])
-        return _DATASETS[key]
+    source, decimals = json.loads(key)
+    return load_dataset(source, decimals=decimals)
 
 
 def _run_mip(task, dataset, progress) -> dict[str, Any]:
@@ -235,8 +236,6 @@ def execute_task(task: dict[str, Any], progress: Callable | None = None) -> dict
 
 # ------------------------------------------------------------------------------------ workers
 
-_QUEUE = None
-
 PARENT_GONE_EXIT_CODE = 70
 
 
@@ -277,9 +276,7 @@ def watch_parent(alive) -> None:
     threading.Thread(target=watch, name="mipnn-parent-watch", daemon=True).start()
 
 
-def _worker_init(q, alive=None) -> None:
-    global _QUEUE
-    _QUEUE = q
+def _worker_init(alive=None) -> None:
     if alive is not None:
         watch_parent(alive)
     # the parent decides about Ctrl-C; a worker's solve stops on SIGTERM from the parent only
@@ -302,8 +299,8 @@ def _queue_progress(q, key: str):
     return send
 
 
-def _pool_entry(task: dict[str, Any]) -> dict[str, Any]:
-    q = _QUEUE
+def _pool_entry(task: dict[str, Any], q=None) -> dict[str, Any]:
+    """A cell in a pool worker; ``q`` (a manager queue, or None) carries its progress to the parent."""
     if q is not None:
         try:
             q.put(("start", task["cell_key"], time.time()))
@@ -498,11 +495,11 @@ def _pool_with_manager(tasks, store, progress: Progress, workers: int, ctx, aliv
 
 def _pool_loop(tasks, store, progress: Progress, workers: int, ctx, alive, q) -> None:
     executor = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init,
-                                      initargs=(q, alive))
+                                      initargs=(alive,))
     futures: dict[cf.Future, dict[str, Any]] = {}
     try:
         for task in tasks:
-            futures[executor.submit(_pool_entry, task)] = task
+            futures[executor.submit(_pool_entry, task, q)] = task
         pending = set(futures)
         while pending:
             done, pending = cf.wait(pending, timeout=0.5, return_when=cf.FIRST_COMPLETED)
