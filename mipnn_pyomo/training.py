@@ -237,7 +237,6 @@ def train_network(
 
 
 # ------------------------------------------------------------------------------ training records
-TRAINING_METHODS = ("mip", "gd")
 
 
 @dataclass
