@@ -15,8 +15,10 @@ order, each column expanded in place (a categorical column into its sorted categ
 from __future__ import annotations
 
 import copy
+import csv
 import functools
 import gzip
+import hashlib
 import importlib.resources
 import io
 import warnings
@@ -34,12 +36,14 @@ from mipnn_pyomo.errors import DataError, ModelFileError
 __all__ = [
     "ADULT_COLUMNS",
     "ADULT_CATEGORICAL",
+    "DataWarning",
     "Preprocessor",
     "Dataset",
     "load_adult",
     "load_csv",
     "load_dataset",
     "read_table_for_predict",
+    "file_sha256",
 ]
 
 ADULT_COLUMNS = [
@@ -64,6 +68,14 @@ CSV_NA_VALUES = ["", "NA", "N/A", "NaN", "nan", "NULL", "null"]
 NUMERIC_LOOKING_FRACTION = 0.5
 
 SAMPLE_MAX_DRAWS = 100
+
+# A target with more distinct values than this draws a DataWarning (it may be a continuous target).
+MAX_CLASSES_WITHOUT_WARNING = 20
+
+
+class DataWarning(UserWarning):
+    """Usable but suspicious data, e.g. a target that looks continuous (more than
+    MAX_CLASSES_WITHOUT_WARNING classes, or non-integral numbers)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -342,38 +354,74 @@ class Preprocessor:
         for key in ("features", "numeric"):
             if key not in d:
                 raise ModelFileError(f"preprocessing dict lacks the key {key!r}")
-        features = [str(f) for f in d["features"]]
-        try:
-            numeric = {str(c): [float(v[0]), float(v[1])] for c, v in dict(d["numeric"]).items()}
-        except (TypeError, ValueError, IndexError, KeyError) as exc:
-            raise ModelFileError(f"preprocessing 'numeric' must map column -> [min, max] ({exc})") from None
+        features = _file_strings(d["features"], "preprocessing.features")
+        numeric = _file_ranges(d["numeric"], "preprocessing.numeric")
         if "categorical" in d and "columns" in d:
-            categorical = {str(c): [str(x) for x in v] for c, v in dict(d["categorical"]).items()}
-            columns = [str(c) for c in d["columns"]]
+            cats = _file_mapping(d["categorical"], "preprocessing.categorical")
+            categorical = {c: _file_strings(v, f"preprocessing.categorical[{c!r}]") for c, v in cats.items()}
+            columns = _file_strings(d["columns"], "preprocessing.columns")
         else:
-            columns, categorical = [], {}
-            for f in features:
-                if f in numeric:
-                    col = f
-                else:
-                    col, sep, cat = f.partition("=")
-                    if not sep:
-                        raise ModelFileError(f"feature {f!r} is neither a numeric column nor 'column=category'")
-                    categorical.setdefault(col, []).append(cat)
-                if col not in columns:
-                    columns.append(col)
-        try:
-            decimals = int(d.get("decimals", 4))
-        except (TypeError, ValueError):
-            raise ModelFileError(f"preprocessing 'decimals' must be an integer, got {d.get('decimals')!r}") from None
+            columns, categorical = _columns_from_features(features, numeric)
+        decimals = d.get("decimals", 4)
+        if not isinstance(decimals, int) or isinstance(decimals, bool) or not 0 <= decimals <= 15:
+            raise ModelFileError(f"malformed field preprocessing.decimals: {decimals!r} is not an integer in [0, 15]")
+        target = d.get("target")
+        if target is not None and not isinstance(target, str):
+            raise ModelFileError(f"malformed field preprocessing.target: {target!r} is not a string")
         return cls(
-            target=str(d.get("target") or ""),
+            target=target or "",
             numeric=numeric,
             categorical=categorical,
             columns=columns,
             features=features,
             decimals=decimals,
         )
+
+
+def _file_mapping(value: Any, where: str) -> dict:
+    if not isinstance(value, dict):
+        raise ModelFileError(f"malformed field {where}: must be an object, got {type(value).__name__}")
+    return value
+
+
+def _file_strings(value: Any, where: str) -> list[str]:
+    """A JSON list of strings (the message names the first entry that is not one)."""
+    if not isinstance(value, list):
+        raise ModelFileError(f"malformed field {where}: must be a list of strings, got {type(value).__name__}")
+    for k, v in enumerate(value):
+        if not isinstance(v, str):
+            raise ModelFileError(f"malformed field {where}[{k}]: {v!r} is not a string")
+    return list(value)
+
+
+def _file_ranges(value: Any, where: str) -> dict[str, list[float]]:
+    """column -> [min, max], two finite numbers (not booleans) with min <= max."""
+    out = {}
+    for c, v in _file_mapping(value, where).items():
+        ok = (isinstance(v, list) and len(v) == 2
+              and all(isinstance(x, (int, float)) and not isinstance(x, bool) and np.isfinite(x) for x in v))
+        if not ok or v[0] > v[1]:
+            raise ModelFileError(f"malformed field {where}[{c!r}]: {v!r} is not a range [min, max] of finite numbers")
+        out[c] = [float(v[0]), float(v[1])]
+    return out
+
+
+def _columns_from_features(features: list[str], numeric: dict) -> tuple[list[str], dict[str, list[str]]]:
+    """Columns and categories of a short preprocessing dict: a feature that is not a numeric
+    column is ``column=category``, split at its first ``=``."""
+    columns: list[str] = []
+    categorical: dict[str, list[str]] = {}
+    for f in features:
+        if f in numeric:
+            col = f
+        else:
+            col, sep, cat = f.partition("=")
+            if not sep:
+                raise ModelFileError(f"feature {f!r} is neither a numeric column nor 'column=category'")
+            categorical.setdefault(col, []).append(cat)
+        if col not in columns:
+            columns.append(col)
+    return columns, categorical
 
 
 # --------------------------------------------------------------------------------------------
@@ -507,6 +555,7 @@ def _read_csv(path) -> pd.DataFrame:
         raise DataError(f"data file {str(path)!r} not found")
     if p.is_dir():
         raise DataError(f"data file {str(path)!r} is a directory")
+    _check_unique_header(p, str(path))
     try:
         with warnings.catch_warnings():
             # index_col=False: a row with more fields than the header is an error, not an index
@@ -529,6 +578,60 @@ def _read_csv(path) -> pd.DataFrame:
     if len(df) == 0:
         raise DataError(f"data file {str(path)!r} has a header but no data rows")
     return df
+
+
+def file_sha256(path) -> str:
+    """Hex SHA-256 of a file's bytes (recorded with a trained model, so that a changed data file is
+    told apart from a moved one)."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as exc:
+        raise DataError(f"cannot read data file {str(path)!r} ({exc.strerror or exc})") from None
+    return digest.hexdigest()
+
+
+def _warn_about_target(classes: list, what: str) -> None:
+    """A :class:`DataWarning` when a target looks like a regression target: non-integral numbers,
+    or more than MAX_CLASSES_WITHOUT_WARNING distinct values (each distinct value is a class)."""
+    non_integral = [c for c in classes if isinstance(c, float)]
+    if non_integral:
+        warnings.warn(
+            f"{what} holds non-integral numbers ({len(classes)} distinct values, e.g. {_fmt_list(non_integral[:3])}); "
+            "it looks continuous, but every distinct value is treated as a class (mipnn classifies, it does not regress)",
+            DataWarning, stacklevel=3,
+        )
+    elif len(classes) > MAX_CLASSES_WITHOUT_WARNING:
+        warnings.warn(
+            f"{what} has {len(classes)} distinct values, each treated as a class (one output neuron each); "
+            "is it a continuous target?",
+            DataWarning, stacklevel=3,
+        )
+
+
+def _check_unique_header(p: Path, where: str) -> None:
+    """DataError naming the duplicate column names of the header row (the first non-blank line),
+    compared as the columns are used: stripped of surrounding spaces. pandas would rename them
+    silently (``a, a`` -> ``a, a.1``)."""
+    try:
+        with p.open(newline="", encoding="utf-8-sig") as f:
+            header = next((row for row in csv.reader(f, skipinitialspace=True) if row), None)
+    except UnicodeDecodeError:
+        raise DataError(f"data file {where!r} is not UTF-8 text") from None
+    except csv.Error as exc:
+        raise DataError(f"data file {where!r} is not a well-formed CSV ({exc})") from None
+    except OSError as exc:
+        raise DataError(f"cannot read data file {where!r} ({exc.strerror or exc})") from None
+    positions: dict[str, list[int]] = {}
+    for k, name in enumerate(header or [], start=1):
+        if name.strip():
+            positions.setdefault(name.strip(), []).append(k)
+    dups = {name: ks for name, ks in positions.items() if len(ks) > 1}
+    if dups:
+        parts = "; ".join(f"{name!r} (columns {', '.join(map(str, ks))})" for name, ks in dups.items())
+        raise DataError(f"data file {where!r} has duplicate column names: {parts}; rename them")
 
 
 def _check_no_nan(df: pd.DataFrame, where: str) -> None:
@@ -595,34 +698,15 @@ def load_csv(
     if len(df.columns) < 2:
         raise DataError(f"{where}: no input columns besides the target {target!r}")
     _check_no_nan(df, where)
-    n = len(df)
     if test_csv is None:
-        try:
-            test_size = float(test_size)
-        except (TypeError, ValueError):
-            raise DataError(f"test_size must be a number in (0, 1), got {test_size!r}") from None
-        if not 0.0 < test_size < 1.0:
-            raise DataError(f"test_size must be in (0, 1), got {test_size}")
+        test_size = _checked_test_size(test_size)
     all_classes = _class_labels(df[target])
     if len(all_classes) < 2:
         raise DataError(f"{where}: the target column {target!r} has a single class {all_classes[0]!r}; need at least 2")
+    _warn_about_target(all_classes, f"{where}: the target column {target!r}")
 
     if test_csv is None:
-        label_of = {str(_label_key(c)): c for c in all_classes}
-        keys = np.array([str(_label_key(v)) for v in df[target].tolist()], dtype=object)
-        counts = pd.Series(keys).value_counts()
-        if counts.min() < 2:
-            rare = [label_of[k] for k in counts[counts < 2].index]
-            raise DataError(
-                f"{where}: class(es) {_fmt_list(rare)} have a single row; a stratified hold-out split needs at least 2 per class"
-            )
-        try:
-            pool_rows, test_rows = train_test_split(
-                np.arange(n, dtype=np.int64), test_size=test_size, random_state=int(split_seed), stratify=keys
-            )
-        except ValueError as exc:
-            raise DataError(f"{where}: cannot split {n} rows with test_size={test_size} ({exc})") from None
-        pool_rows, test_rows = np.sort(pool_rows), np.sort(test_rows)
+        pool_rows, test_rows = _holdout_split(df[target], all_classes, where, test_size, split_seed)
         train_df = df.iloc[pool_rows].reset_index(drop=True)
         test_df = df.iloc[test_rows].reset_index(drop=True)
         test_where = where
@@ -635,7 +719,7 @@ def load_csv(
             )
         _check_no_nan(test_df[[c for c in df.columns if c in test_df.columns]], test_where)
         train_df = df
-        pool_rows = np.arange(n, dtype=np.int64)
+        pool_rows = np.arange(len(df), dtype=np.int64)
         test_rows = np.arange(len(test_df), dtype=np.int64)
 
     if categorical is None:
@@ -655,16 +739,6 @@ def load_csv(
     except DataError as exc:
         raise DataError(f"{where}: {exc}") from None
     y_pool, y_test = _encode_labels(train_df[target], test_df[target], classes, test_where)
-    source = {
-        "dataset": "csv",
-        "csv": str(path),
-        "target": target,
-        "test_csv": None if test_csv is None else str(test_csv),
-        "test_size": float(test_size),
-        "split_seed": int(split_seed),
-    }
-    if source_categorical is not None:
-        source["categorical"] = source_categorical
     return Dataset(
         name=str(path),
         X_pool=pre.transform(train_df, where),
@@ -675,8 +749,58 @@ def load_csv(
         preprocessor=pre,
         pool_rows=pool_rows,
         test_rows=test_rows,
-        source=source,
+        source=_csv_source(path, target, test_csv, test_size, split_seed, source_categorical),
     )
+
+
+def _checked_test_size(test_size) -> float:
+    try:
+        test_size = float(test_size)
+    except (TypeError, ValueError):
+        raise DataError(f"test_size must be a number in (0, 1), got {test_size!r}") from None
+    if not 0.0 < test_size < 1.0:
+        raise DataError(f"test_size must be in (0, 1), got {test_size}")
+    return test_size
+
+
+def _holdout_split(y: pd.Series, classes: list, where: str, test_size: float,
+                   split_seed) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted pool and test row numbers of a stratified hold-out split (at least 2 rows per class)."""
+    label_of = {str(_label_key(c)): c for c in classes}
+    keys = np.array([str(_label_key(v)) for v in y.tolist()], dtype=object)
+    counts = pd.Series(keys).value_counts()
+    if counts.min() < 2:
+        rare = [label_of[k] for k in counts[counts < 2].index]
+        raise DataError(
+            f"{where}: class(es) {_fmt_list(rare)} have a single row; a stratified hold-out split needs at least 2 per class"
+        )
+    n = len(keys)
+    try:
+        pool_rows, test_rows = train_test_split(
+            np.arange(n, dtype=np.int64), test_size=test_size, random_state=int(split_seed), stratify=keys
+        )
+    except ValueError as exc:
+        raise DataError(f"{where}: cannot split {n} rows with test_size={test_size} ({exc})") from None
+    return np.sort(pool_rows), np.sort(test_rows)
+
+
+def _csv_source(path, target: str, test_csv, test_size, split_seed, categorical: list[str] | None) -> dict:
+    """The data source of a CSV data set: absolute paths and the SHA-256 of each file, so that a
+    model trained on it is evaluated from anywhere and changed data is told apart from moved data."""
+    source = {
+        "dataset": "csv",
+        "csv": str(Path(path).resolve()),
+        "csv_sha256": file_sha256(path),
+        "target": target,
+        "test_csv": None if test_csv is None else str(Path(test_csv).resolve()),
+        "test_size": float(test_size),
+        "split_seed": int(split_seed),
+    }
+    if test_csv is not None:
+        source["test_csv_sha256"] = file_sha256(test_csv)
+    if categorical is not None:
+        source["categorical"] = categorical
+    return source
 
 
 def load_dataset(source: dict, decimals: int = 4) -> Dataset:

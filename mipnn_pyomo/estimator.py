@@ -16,7 +16,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from mipnn_pyomo.formulation import FormulationOptions
-from mipnn_pyomo.training import train_network
+from mipnn_pyomo.training import make_record, mip_outcome, train_network
 
 
 class MIPNetClassifier(ClassifierMixin, BaseEstimator):
@@ -25,7 +25,8 @@ class MIPNetClassifier(ClassifierMixin, BaseEstimator):
     Parameters mirror ``mipnn train``. Fitted attributes: ``network_`` (the
     :class:`~mipnn_pyomo.network.IntegerNetwork`), ``classes_``, ``n_features_in_``,
     ``solve_result_`` (the solver's :class:`~mipnn_pyomo.solvers.SolveResult`),
-    ``train_accuracy_`` and ``exactness_``. ``mip_start`` is an IntegerNetwork or ``"gd"``."""
+    ``train_accuracy_``, ``exactness_`` and ``training_record_`` (the
+    :class:`~mipnn_pyomo.training.TrainingRecord`, as for every training method). ``mip_start`` is an IntegerNetwork or ``"gd"``."""
 
     def __init__(
         self,
@@ -89,11 +90,13 @@ class MIPNetClassifier(ClassifierMixin, BaseEstimator):
             decimals=self.decimals,
             heuristic=self.heuristic,
         )
-        self.network_ = result.network
-        self.network_.classes = [c.item() if hasattr(c, "item") else c for c in self.classes_]
-        self.network_.preprocessing = {"decimals": self.decimals}
+        record = make_record(mip_outcome(result), classes=[c.item() if hasattr(c, "item") else c for c in self.classes_],
+                             preprocessing={"decimals": self.decimals}, data_source={"dataset": "arrays"},
+                             train_indices=range(len(y_index)), seed=self.seed)
+        self.training_record_ = record
+        self.network_ = record.network
         self.solve_result_ = result.solve
-        self.train_accuracy_ = result.train_accuracy
+        self.train_accuracy_ = record.train_accuracy
         self.exactness_ = result.exactness
         return self
 

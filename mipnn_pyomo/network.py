@@ -194,50 +194,28 @@ class IntegerNetwork:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "IntegerNetwork":
-        if not isinstance(d, dict) or d.get("format") != FORMAT_NAME:
-            raise ModelFileError(f"not a {FORMAT_NAME} file (its 'format' field is {d.get('format') if isinstance(d, dict) else None!r})")
-        if d.get("version") != FORMAT_VERSION:
-            raise ModelFileError(f"model file version {d.get('version')!r} is not supported (this library reads version {FORMAT_VERSION})")
-        try:
-            P = int(d["P"])
-            layers = d["layers"]
-            weights = [np.asarray(layer["weights"], dtype=float).reshape(len(layer["weights"]), -1) for layer in layers]
-            biases = [np.asarray(layer["biases"], dtype=float) for layer in layers]
-            classes = d.get("classes") or []
-            tie_seed = int(d.get("tie_seed", 0))
-            for key, want in (("classes", list), ("preprocessing", dict), ("training", dict)):
-                if d.get(key) is not None and not isinstance(d[key], want):
-                    raise TypeError(f"'{key}' must be a {want.__name__}, got {type(d[key]).__name__}")
-            if tie_seed < 0:
-                raise ValueError(f"'tie_seed' must be >= 0, got {tie_seed}")
-        except (KeyError, TypeError, ValueError, OverflowError) as exc:
-            raise ModelFileError(f"model file is missing or has a malformed field: {exc}") from None
-        for arr in weights + biases:
-            if not np.all(np.isfinite(arr)) or not np.all(arr == np.rint(arr)):
-                raise ModelFileError("model file has a weight or bias that is not an integer")
-        return cls(
-            weights=weights,
-            biases=biases,
-            P=P,
-            classes=list(classes),
-            preprocessing=d.get("preprocessing"),
-            training=d.get("training") or {},
-            tie_seed=tie_seed,
-        )
+        """A network from its JSON dict, every field checked exactly (see :func:`_checked_fields`)."""
+        return cls(**_checked_fields(d))
 
     @classmethod
     def load(cls, path: str | Path) -> "IntegerNetwork":
         path = Path(path)
         try:
-            text = path.read_text()
+            text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
             raise ModelFileError(f"model file {path} does not exist") from None
+        except IsADirectoryError:
+            raise ModelFileError(f"model file {path} is a directory") from None
+        except UnicodeDecodeError:
+            raise ModelFileError(f"model file {path} is not UTF-8 text (not a model file, or corrupt)") from None
         except OSError as exc:
             raise ModelFileError(f"cannot read model file {path}: {exc.strerror}") from None
         try:
             d = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ModelFileError(f"model file {path} is not valid JSON (corrupt or truncated at line {exc.lineno})") from None
+        except (ValueError, RecursionError) as exc:  # an integer of > 4300 digits; nesting too deep
+            raise ModelFileError(f"model file {path} is not a usable JSON file ({str(exc).splitlines()[0]})") from None
         try:
             return cls.from_dict(d)
         except ModelFileError as exc:
@@ -280,3 +258,134 @@ def _jsonable(obj: Any) -> Any:
     if isinstance(obj, np.generic):
         return obj.item()
     return obj
+
+
+# ------------------------------------------------------------------ model-file validation
+# Bounds of a model file's integers: P fits the solvers' and numpy's int64 arithmetic (a score is at
+# most (H + 1) P in absolute value); the tie seed seeds numpy's generator.
+MAX_FILE_P = 2**31 - 1
+MAX_TIE_SEED = 2**63 - 1
+MAX_DECIMALS = 15
+
+
+def _shown(value: Any) -> str:
+    """A JSON value as it appears in a message (at most 40 characters)."""
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _int_field(value: Any, where: str, lo: int, hi: int) -> int:
+    if not _is_int(value) or not lo <= value <= hi:
+        raise ModelFileError(f"malformed field {where}: {_shown(value)} is not an integer in [{lo}, {hi}]")
+    return int(value)
+
+
+def _int_vector(values: Any, where: str, P: int) -> np.ndarray:
+    """A non-empty JSON list of integers in [-P, P] as int64; the message names the first bad entry."""
+    if not isinstance(values, list) or not values:
+        raise ModelFileError(f"malformed field {where}: must be a non-empty list of integers, got {_shown(values)}")
+    if not all(_is_int(v) and -P <= v <= P for v in values):
+        j, bad = next((j, v) for j, v in enumerate(values) if not (_is_int(v) and -P <= v <= P))
+        what = ("is outside [-P, P]" if _is_int(bad)
+                else "is not an integer (weights and biases are integers in [-P, P])")
+        raise ModelFileError(f"malformed field {where}[{j}]: {_shown(bad)} {what} = [-{P}, {P}]")
+    return np.array(values, dtype=np.int64)
+
+
+def _checked_layers(layers: Any, P: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Weights (n_in, n_out) and biases (n_out,) of every layer; layer l takes layer l-1's outputs."""
+    if not isinstance(layers, list) or not layers:
+        raise ModelFileError(f"malformed field layers: must be a non-empty list of layers, got {_shown(layers)}")
+    weights, biases = [], []
+    for l, layer in enumerate(layers):
+        where = f"layers[{l}]"
+        if not isinstance(layer, dict) or "weights" not in layer or "biases" not in layer:
+            raise ModelFileError(
+                f"malformed field {where}: must be an object with 'weights' and 'biases', got {_shown(layer)}")
+        rows = layer["weights"]
+        if not isinstance(rows, list) or not rows:
+            raise ModelFileError(
+                f"malformed field {where}.weights: must be a non-empty list of rows, got {_shown(rows)}")
+        w = [_int_vector(row, f"{where}.weights[{i}]", P) for i, row in enumerate(rows)]
+        b = _int_vector(layer["biases"], f"{where}.biases", P)
+        for i, row in enumerate(w):
+            if len(row) != len(b):
+                raise ModelFileError(f"malformed field {where}.weights[{i}]: {len(row)} entries, "
+                                     f"but the layer has {len(b)} biases (one per output)")
+        if l and len(w) != len(biases[-1]):
+            raise ModelFileError(f"malformed field {where}.weights: {len(w)} rows (inputs), "
+                                 f"but layers[{l - 1}] has {len(biases[-1])} outputs")
+        weights.append(np.vstack(w))
+        biases.append(b)
+    return weights, biases
+
+
+def _checked_classes(classes: Any, n_outputs: int) -> list[Any]:
+    """One distinct label (string, number or boolean) per output neuron; missing or [] means 0..k-1."""
+    if classes is None or classes == []:
+        return list(range(n_outputs))
+    if not isinstance(classes, list):
+        raise ModelFileError(f"malformed field: 'classes' must be a list, got {type(classes).__name__}")
+    for k, c in enumerate(classes):
+        if not isinstance(c, (str, int, float)) or (isinstance(c, float) and not np.isfinite(c)):
+            raise ModelFileError(
+                f"malformed field classes[{k}]: {_shown(c)} is not a class label (a string or a finite number)")
+    if len({(isinstance(c, str), c) for c in classes}) != len(classes):
+        raise ModelFileError(f"malformed field classes: the labels {_shown(classes)} are not distinct")
+    if len(classes) != n_outputs:
+        raise ModelFileError(f"{len(classes)} classes but {n_outputs} output neurons")
+    return list(classes)
+
+
+def _checked_preprocessing(prep: Any, n_inputs: int) -> dict[str, Any] | None:
+    """None, ``{"decimals": d}`` (arrays already on the grid) or a full Preprocessor dict whose
+    features are the first layer's inputs."""
+    if prep is None:
+        return None
+    if not isinstance(prep, dict):
+        raise ModelFileError(f"malformed field: 'preprocessing' must be a dict, got {type(prep).__name__}")
+    if "decimals" in prep:
+        _int_field(prep["decimals"], "preprocessing.decimals", 0, MAX_DECIMALS)
+    if "features" in prep:
+        from mipnn_pyomo.data import Preprocessor  # data does not import this module
+
+        n_features = len(Preprocessor.from_dict(prep).features)
+        if n_features != n_inputs:
+            raise ModelFileError(f"the model lists {n_features} features but its first layer takes {n_inputs} inputs")
+    return prep
+
+
+def _checked_fields(d: Any) -> dict[str, Any]:
+    """The constructor arguments of a model file's dict, every type and range checked exactly:
+    format and version, P an integer in [1, MAX_FILE_P], every weight and bias an integer in
+    [-P, P] (not a float, boolean or string), consistent layer shapes, one distinct class per
+    output, preprocessing, training a dict, tie_seed an integer in [0, 2^63 - 1]. Errors name the
+    JSON path of the bad value, e.g. ``layers[0].weights[3][1]``."""
+    if not isinstance(d, dict) or d.get("format") != FORMAT_NAME:
+        raise ModelFileError(f"not a {FORMAT_NAME} file (its 'format' field is {d.get('format') if isinstance(d, dict) else None!r})")
+    if not _is_int(d.get("version")) or d["version"] != FORMAT_VERSION:
+        raise ModelFileError(f"model file version {_shown(d.get('version'))} is not supported (this library reads version {FORMAT_VERSION})")
+    for key in ("P", "layers"):
+        if key not in d:
+            raise ModelFileError(f"model file is missing or has a malformed field: {key!r} is missing")
+    P = _int_field(d["P"], "P", 1, MAX_FILE_P)
+    weights, biases = _checked_layers(d["layers"], P)
+    training = d.get("training")
+    if training is not None and not isinstance(training, dict):
+        raise ModelFileError(f"malformed field: 'training' must be a dict, got {type(training).__name__}")
+    return {
+        "weights": weights,
+        "biases": biases,
+        "P": P,
+        "classes": _checked_classes(d.get("classes"), len(biases[-1])),
+        "preprocessing": _checked_preprocessing(d.get("preprocessing"), len(weights[0])),
+        "training": training or {},
+        "tie_seed": _int_field(d.get("tie_seed", 0), "tie_seed", 0, MAX_TIE_SEED),
+    }

@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 import numpy as np
@@ -247,76 +247,149 @@ def train_network(
     )
 
 
-@dataclass
-class DatasetRun:
-    """A training run on a data set: the TrainResult plus test accuracy and the sampled rows."""
+# ------------------------------------------------------------------------------ training records
 
-    result: TrainResult
-    test_accuracy: float
+
+@dataclass
+class TrainingRecord:
+    """The result of one training run, the same for every method (``"mip"``, ``"gd"``; a batch
+    method adds its own name): the network, which carries its classes, preprocessing and
+    ``training`` metadata (attached once, by :func:`with_metadata`), its forward-pass accuracies,
+    the timings, the rows used, the seed, the data source, and the method's own result
+    (``result``: the MIP's TrainResult with the solver summary; ``gd``: the GDResult).
+
+    ``test_accuracy`` is None without test data (the estimator); ``train_indices`` are the data
+    file's row numbers (the estimator: 0..n-1 of its arrays)."""
+
+    method: str
+    objective: str
+    network: IntegerNetwork
+    train_accuracy: float
+    test_accuracy: float | None
+    status: str
+    target_reached: bool
+    build_s: float
+    solve_s: float
+    runtime_s: float
     train_indices: list[int]
-    seed: int
-    dataset: str
+    seed: int | None
+    data_source: dict[str, Any]
+    details: dict[str, Any] = field(default_factory=dict)
+    result: TrainResult | None = None
+    gd: Any = None
+
+    @property
+    def dataset(self) -> str | None:
+        return self.data_source.get("dataset")
+
+    @property
+    def n_train(self) -> int:
+        return len(self.train_indices)
 
     def summary(self) -> dict[str, Any]:
-        out = self.result.summary()
+        """One flat dict, the same keys for every method (MIP adds the solver's summary)."""
+        out = self.result.summary() if self.result is not None else {"objective_bound": None, "gap": None}
+        out.update(self.details)
         out.update(
-            {
-                "dataset": self.dataset,
-                "seed": self.seed,
-                "test_accuracy": self.test_accuracy,
-                "train_indices": self.train_indices,
-            }
+            method=self.method, objective=self.objective, P=self.network.P, hidden=self.network.hidden,
+            n_train=self.n_train, seed=self.seed, dataset=self.dataset, status=self.status,
+            target_reached=self.target_reached, train_accuracy=self.train_accuracy, test_accuracy=self.test_accuracy,
+            build_s=self.build_s, solve_s=self.solve_s, runtime_s=self.runtime_s, train_indices=self.train_indices,
         )
         return out
 
 
-def train_on_dataset(dataset, n_train: int, seed: int = 0, **kwargs) -> DatasetRun:
-    """Draw ``n_train`` rows of ``dataset``'s training file with ``seed``, train, and evaluate on its
-    test rows. The network carries the preprocessing and training metadata needed to recompute every
-    accuracy from its JSON file and the raw CSV alone."""
+DatasetRun = TrainingRecord  # the former name of a record of a training run on a data set
+
+
+def with_metadata(network: IntegerNetwork, *, classes: Sequence[Any], preprocessing: dict[str, Any] | None,
+                  training: dict[str, Any]) -> IntegerNetwork:
+    """The trained ``network`` with its class labels, preprocessing and ``training`` metadata: the
+    one place where a training run describes its network (called once per run, on the method's
+    raw network). The preprocessing's grid must be the one the network was trained on."""
+    trained_on = (network.preprocessing or {}).get("decimals", 4)
+    if preprocessing is not None and preprocessing.get("decimals", 4) != trained_on:
+        raise ModelConfigError(
+            f"the network was trained on the 10^-{trained_on} grid but the preprocessing rounds to "
+            f"10^-{preprocessing.get('decimals', 4)}; train with decimals={preprocessing.get('decimals', 4)}"
+        )
+    return IntegerNetwork(network.weights, network.biases, network.P, classes=list(classes),
+                          preprocessing=preprocessing, training=dict(training), tie_seed=network.tie_seed)
+
+
+def mip_outcome(result: TrainResult) -> dict[str, Any]:
+    solve = result.solve
+    return {
+        "method": "mip", "objective": result.objective, "status": result.status,
+        "target_reached": bool(solve.target_reached), "train_accuracy": result.train_accuracy,
+        "build_s": result.build_s, "solve_s": solve.wall_s, "runtime_s": result.runtime_s, "result": result,
+        "details": {"solver": solve.solver, "solver_version": solve.solver_version,
+                    "formulation": result.instance.options.to_dict()},
+    }
+
+
+def gd_outcome(gd, target_accuracy: float | None) -> dict[str, Any]:
+    details = {k: v for k, v in gd.network.training.items() if k not in ("n_train", "seed", "hidden")}
+    details.update({"solver": "gd", "objective_value": gd.loss, "loss": gd.loss, "epochs": gd.epochs})
+    return {
+        "method": "gd", "objective": "gd", "status": gd.status,
+        "target_reached": target_accuracy is not None and gd.train_accuracy >= target_accuracy - 1e-12,
+        "train_accuracy": gd.train_accuracy, "build_s": 0.0, "solve_s": gd.runtime_s, "runtime_s": gd.runtime_s,
+        "gd": gd, "details": details,
+    }
+
+
+def make_record(outcome: dict[str, Any], *, classes: Sequence[Any], preprocessing: dict[str, Any] | None,
+                data_source: dict[str, Any], train_indices: Sequence[int], seed: int | None,
+                test: tuple[np.ndarray, np.ndarray] | None = None) -> TrainingRecord:
+    """A :class:`TrainingRecord` from a method's outcome (:func:`mip_outcome`, :func:`gd_outcome`):
+    measures the test accuracy by forward pass and writes the network's metadata, data source first
+    (the keys ``evaluate`` reads), then the record's own fields, then the method's details."""
+    raw = outcome["result"].network if outcome.get("result") is not None else outcome["gd"].network
+    rows = [int(i) for i in train_indices]
+    test_accuracy = raw.accuracy(*test) if test is not None else None  # raw is on the data's grid
+    common = {k: outcome[k] for k in ("method", "objective", "status", "target_reached", "train_accuracy")}
+    seed = None if seed is None else int(seed)
+    training = {**data_source, **outcome["details"], **common, "seed": seed, "n_train": len(rows),
+                "train_indices": rows, "test_accuracy": test_accuracy}
+    network = with_metadata(raw, classes=classes, preprocessing=preprocessing, training=training)
+    result = outcome.get("result")
+    return TrainingRecord(
+        network=network, test_accuracy=test_accuracy, train_indices=rows, seed=seed,
+        data_source=dict(data_source), details=dict(outcome["details"]), gd=outcome.get("gd"),
+        result=None if result is None else replace(result, network=network),
+        **common, **{k: outcome[k] for k in ("build_s", "solve_s", "runtime_s")},
+    )
+
+
+def train_on_dataset(dataset, n_train: int, seed: int = 0, **kwargs) -> TrainingRecord:
+    """Draw ``n_train`` rows of ``dataset``'s training file with ``seed``, train by MIP, and
+    evaluate on its test rows. The network carries the preprocessing and training metadata needed
+    to recompute every accuracy from its JSON file and the raw CSV alone."""
     X, y, rows = dataset.sample(n_train, seed)
-    kwargs.setdefault("decimals", dataset.preprocessor.decimals)
+    decimals = dataset.preprocessor.decimals
+    if kwargs.setdefault("decimals", decimals) != decimals:
+        raise ModelConfigError(f"decimals={kwargs['decimals']} differs from the data set's grid 10^-{decimals}")
     # The solver's seed: a seed in the solver options wins; otherwise the sampling seed.
     kwargs.setdefault("seed", (kwargs.get("solver_options") or {}).get("seed", seed))
     result = train_network(X, y, n_classes=dataset.n_classes, **kwargs)
-    net = result.network
-    net.classes = list(dataset.classes)
-    net.preprocessing = dataset.preprocessor.to_dict()
-    net.training = {
-        **dataset.source,
-        "train_indices": [int(i) for i in rows],
-        "objective": result.objective,
-        "solver": result.solve.solver,
-        "solver_version": result.solve.solver_version,
-        "seed": seed,
-        "n_train": int(n_train),
-        "status": result.status,
-        "train_accuracy": result.train_accuracy,
-        "formulation": result.instance.options.to_dict(),
-    }
-    test_acc = net.accuracy(dataset.X_test, dataset.y_test)
-    net.training["test_accuracy"] = test_acc
-    return DatasetRun(result, test_acc, [int(i) for i in rows], seed, dataset.source.get("dataset", dataset.name))
+    return _record_on_dataset(mip_outcome(result), dataset, rows, seed)
 
 
 def train_gd_on_dataset(dataset, n_train: int, seed: int = 0, *, hidden: Sequence[int] = (16,), P: int = 1,
-                        target_accuracy: float | None = 0.9, time_limit: float | None = 60.0) -> dict[str, Any]:
-    """The gradient-descent baseline on the same rows ``train_on_dataset`` would draw: returns the
-    summary dict (same keys as a MIP run where they apply) with the network under "network"."""
+                        target_accuracy: float | None = 0.9, time_limit: float | None = 60.0,
+                        **gd_options) -> TrainingRecord:
+    """The gradient-descent baseline (:func:`mipnn_pyomo.gd.train_gd`, with ``gd_options``) on the
+    same rows ``train_on_dataset`` draws."""
     from mipnn_pyomo.gd import train_gd
 
     X, y, rows = dataset.sample(n_train, seed)
     gd = train_gd(X, y, dataset.n_classes, hidden=tuple(hidden), P=P, seed=seed, target_accuracy=target_accuracy,
-                  time_limit=time_limit, classes=list(dataset.classes), preprocessing=dataset.preprocessor.to_dict())
-    net = gd.network
-    test_acc = net.accuracy(dataset.X_test, dataset.y_test)
-    net.training = {**net.training, **dataset.source, "train_indices": [int(i) for i in rows], "seed": seed,
-                    "n_train": int(n_train), "objective": "gd", "test_accuracy": test_acc}
-    return {
-        "method": "gd", "objective": "gd", "P": P, "hidden": list(hidden), "n_train": int(n_train), "seed": seed,
-        "status": gd.status, "target_reached": target_accuracy is not None and gd.train_accuracy >= target_accuracy,
-        "train_accuracy": gd.train_accuracy, "test_accuracy": test_acc, "objective_value": gd.loss,
-        "objective_bound": None, "gap": None, "build_s": 0.0, "solve_s": gd.runtime_s, "runtime_s": gd.runtime_s,
-        "epochs": gd.epochs, "solver": "gd", "train_indices": [int(i) for i in rows],
-        "dataset": dataset.source.get("dataset"), "network": net,
-    }
+                  time_limit=time_limit, preprocessing={"decimals": dataset.preprocessor.decimals}, **gd_options)
+    return _record_on_dataset(gd_outcome(gd, target_accuracy), dataset, rows, seed)
+
+
+def _record_on_dataset(outcome: dict[str, Any], dataset, rows, seed: int) -> TrainingRecord:
+    return make_record(outcome, classes=dataset.classes, preprocessing=dataset.preprocessor.to_dict(),
+                       data_source=dataset.source, train_indices=rows, seed=seed,
+                       test=(dataset.X_test, dataset.y_test))

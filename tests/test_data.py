@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -255,7 +257,8 @@ def test_csv_holdout(tmp_path):
     assert np.array_equal(load_csv(path, "label", test_size=0.25, split_seed=7).test_rows, d.test_rows)
     assert not np.array_equal(load_csv(path, "label", test_size=0.25, split_seed=8).test_rows, d.test_rows)
     assert d.source == {
-        "dataset": "csv", "csv": str(path), "target": "label", "test_csv": None, "test_size": 0.25, "split_seed": 7,
+        "dataset": "csv", "csv": str(Path(path).resolve()), "target": "label", "test_csv": None, "test_size": 0.25,
+        "split_seed": 7, "csv_sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest(),
     }
     again = load_dataset(d.source)
     assert np.array_equal(again.X_test, d.X_test) and np.array_equal(again.test_rows, d.test_rows)

@@ -184,7 +184,7 @@ def test_dask_local_cluster_runs_the_smoke_config(tmp_path):
     cfg = load_config(REPO / "experiments" / "smoke.toml")
     db = tmp_path / "dask.sqlite"
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                                  dashboard_address=None) as cluster:
+                                  dashboard_address=":0") as cluster:
         summary = run_experiment(cfg, db, scheduler=cluster.scheduler_address, quiet=True)
     assert (summary.done, summary.failed) == (len(cfg.cells()), 0)
     with ResultStore(db) as store:

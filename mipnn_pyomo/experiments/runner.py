@@ -24,6 +24,7 @@ import time
 import traceback
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, TextIO
 
 from mipnn_pyomo.errors import ConfigError
@@ -42,7 +43,6 @@ def package_version() -> str:
     """``<version>+src.<hash>``: the distribution version and a hash of the package's Python sources
     as this process found them, so runs made by different code are told apart (the report warns)."""
     import hashlib
-    from pathlib import Path
 
     import mipnn_pyomo
 
@@ -93,27 +93,28 @@ def make_tasks(config: ExperimentConfig) -> list[dict[str, Any]]:
     return tasks
 
 
-_DATASETS: dict[str, Any] = {}
-_DATASETS_LOCK = threading.Lock()
-
-
 def _load_dataset(task: dict[str, Any]):
+    """The task's data set, parsed once per process (and per data source and grid)."""
+    import json
+
+    return _cached_dataset(json.dumps([task["dataset"], task["decimals"]], sort_keys=True))
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_dataset(key: str):
     import json
 
     from mipnn_pyomo.data import load_dataset
 
-    key = json.dumps([task["dataset"], task["decimals"]], sort_keys=True)
-    with _DATASETS_LOCK:
-        if key not in _DATASETS:
-            _DATASETS[key] = load_dataset(task["dataset"], decimals=task["decimals"])
-        return _DATASETS[key]
+    source, decimals = json.loads(key)
+    return load_dataset(source, decimals=decimals)
 
 
 def _run_mip(task, dataset, progress) -> dict[str, Any]:
     from mipnn_pyomo.formulation import FormulationOptions
     from mipnn_pyomo.training import train_on_dataset
 
-    run = train_on_dataset(
+    record = train_on_dataset(
         dataset,
         task["n_train"],
         task["seed"],
@@ -128,75 +129,45 @@ def _run_mip(task, dataset, progress) -> dict[str, Any]:
         solver_options=dict(task["options"]) or None,
         progress=progress,
     )
-    s = run.summary()
-    status = s.get("status")
-    rest = {k: v for k, v in s.items() if k not in ("incumbents",)}
-    return {
-        "state": "interrupted" if status == "interrupted" else "done",
-        "status": status,
-        "hit_time_limit": status == "time_limit",
-        "target_reached": bool(s.get("target_reached")),
-        "runtime_s": s.get("runtime_s"),
-        "build_s": s.get("build_s"),
-        "solve_s": s.get("solve_s"),
-        "train_accuracy": s.get("train_accuracy"),
-        "test_accuracy": s.get("test_accuracy"),
-        "objective_value": s.get("objective_value"),
-        "objective_bound": s.get("objective_bound"),
-        "gap": s.get("gap"),
-        "solver_name": s.get("solver"),
-        "solver_version": s.get("solver_version"),
-        "network_json": run.result.network.to_json(indent=None),
-        "incumbents_json": s.get("incumbents", []),
-        "summary_json": rest,
-    }
+    return _run_fields(record)
 
 
 def _run_gd(task, dataset) -> dict[str, Any]:
-    from mipnn_pyomo.gd import train_gd
+    from mipnn_pyomo.training import train_gd_on_dataset
 
-    X, y, rows = dataset.sample(task["n_train"], task["seed"])
-    res = train_gd(
-        X,
-        y,
-        dataset.n_classes,
-        hidden=tuple(task["hidden"]),
-        P=task["P"],
-        seed=task["seed"],
-        target_accuracy=task["target_accuracy"],
-        time_limit=task["time_limit"],
-        **dict(task["options"]),
-    )
-    net = res.network
-    net.classes = list(dataset.classes)
-    net.preprocessing = dataset.preprocessor.to_dict()
-    test_acc = net.accuracy(dataset.X_test, dataset.y_test)
-    net.training = {
-        **dataset.source,
-        "train_indices": [int(i) for i in rows],
-        "objective": GD_METHOD,
-        "seed": task["seed"],
-        "n_train": int(task["n_train"]),
-        "status": res.status,
-        "train_accuracy": res.train_accuracy,
-        "test_accuracy": test_acc,
-    }
-    target = task["target_accuracy"]
+    record = train_gd_on_dataset(dataset, task["n_train"], task["seed"], hidden=tuple(task["hidden"]), P=task["P"],
+                                 target_accuracy=task["target_accuracy"], time_limit=task["time_limit"],
+                                 **dict(task["options"]))
+    fields = _run_fields(record)
+    fields["solver_version"] = package_version()
+    fields["summary_json"]["options"] = task["options"]
+    return fields
+
+
+def _run_fields(record) -> dict[str, Any]:
+    """The database columns of a finished run from its TrainingRecord (every method alike)."""
+    summary = record.summary()
+    incumbents = summary.pop("incumbents", None)
+    if incumbents is None and record.gd is not None:
+        incumbents = list(record.gd.history or [])
     return {
-        "state": "done",
-        "status": res.status,
-        "hit_time_limit": res.status == "time_limit",
-        "target_reached": target is not None and res.train_accuracy >= target - 1e-12,
-        "runtime_s": res.runtime_s,
-        "train_accuracy": res.train_accuracy,
-        "test_accuracy": test_acc,
-        "objective_value": res.loss,
-        "solver_name": "gd",
-        "solver_version": package_version(),
-        "network_json": net.to_json(indent=None),
-        "incumbents_json": list(res.history or []),
-        "summary_json": {"epochs": res.epochs, "loss": res.loss, "train_indices": [int(i) for i in rows],
-                         "options": task["options"]},
+        "state": "interrupted" if record.status == "interrupted" else "done",
+        "status": record.status,
+        "hit_time_limit": record.status == "time_limit",
+        "target_reached": bool(record.target_reached),
+        "runtime_s": record.runtime_s,
+        "build_s": record.build_s,
+        "solve_s": record.solve_s,
+        "train_accuracy": record.train_accuracy,
+        "test_accuracy": record.test_accuracy,
+        "objective_value": summary.get("objective_value"),
+        "objective_bound": summary.get("objective_bound"),
+        "gap": summary.get("gap"),
+        "solver_name": summary.get("solver"),
+        "solver_version": summary.get("solver_version"),
+        "network_json": record.network.to_json(indent=None),
+        "incumbents_json": incumbents or [],
+        "summary_json": summary,
     }
 
 
@@ -265,12 +236,49 @@ def execute_task(task: dict[str, Any], progress: Callable | None = None) -> dict
 
 # ------------------------------------------------------------------------------------ workers
 
-_QUEUE = None
+PARENT_GONE_EXIT_CODE = 70
 
 
-def _worker_init(q) -> None:
-    global _QUEUE
-    _QUEUE = q
+def _child_pids(pid: int) -> list[int]:
+    """Process ids whose parent is ``pid`` (from /proc; empty where there is no /proc)."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # fields after the command name "(...)": state, ppid, ...
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == pid:
+            children.append(int(stat.parent.name))
+    return children
+
+
+def watch_parent(alive) -> None:
+    """Parent-death check for a pool worker or the progress manager: a daemon thread blocks on
+    ``alive``, the read end of a pipe whose only write end the parent (the ``experiment run``
+    process) holds. End of file means the parent is gone, even after SIGKILL: the thread kills this
+    process's own children (e.g. a CBC subprocess) and exits at once. Its cell is not recorded, so
+    the next run of the same command runs it again."""
+
+    def watch() -> None:
+        try:
+            while True:
+                alive.recv_bytes()  # the parent never writes: this returns only at EOF (an error)
+        except (EOFError, OSError):
+            pass
+        for pid in _child_pids(os.getpid()):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        os._exit(PARENT_GONE_EXIT_CODE)
+
+    threading.Thread(target=watch, name="mipnn-parent-watch", daemon=True).start()
+
+
+def _worker_init(alive=None) -> None:
+    if alive is not None:
+        watch_parent(alive)
     # the parent decides about Ctrl-C; a worker's solve stops on SIGTERM from the parent only
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -291,8 +299,8 @@ def _queue_progress(q, key: str):
     return send
 
 
-def _pool_entry(task: dict[str, Any]) -> dict[str, Any]:
-    q = _QUEUE
+def _pool_entry(task: dict[str, Any], q=None) -> dict[str, Any]:
+    """A cell in a pool worker; ``q`` (a manager queue, or None) carries its progress to the parent."""
     if q is not None:
         try:
             q.put(("start", task["cell_key"], time.time()))
@@ -461,13 +469,37 @@ def _mp_context():
 
 def _run_process_pool(tasks, store, progress: Progress, workers: int) -> None:
     ctx = _mp_context()
-    manager = None if progress.quiet else ctx.Manager()
-    q = manager.Queue() if manager is not None else None
-    executor = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init, initargs=(q,))
+    # The pipe of the parent-death check (watch_parent): the workers and the manager get the read
+    # end, only this process holds the write end.
+    alive_r, alive_w = ctx.Pipe(duplex=False)
+    try:
+        _pool_with_manager(tasks, store, progress, workers, ctx, alive_r)
+    finally:
+        alive_w.close()
+        alive_r.close()
+
+
+def _pool_with_manager(tasks, store, progress: Progress, workers: int, ctx, alive) -> None:
+    manager = None
+    if not progress.quiet:
+        from multiprocessing.managers import SyncManager
+
+        manager = SyncManager(ctx=ctx)
+        manager.start(watch_parent, (alive,))
+    try:
+        _pool_loop(tasks, store, progress, workers, ctx, alive, manager.Queue() if manager is not None else None)
+    finally:
+        if manager is not None:
+            manager.shutdown()
+
+
+def _pool_loop(tasks, store, progress: Progress, workers: int, ctx, alive, q) -> None:
+    executor = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init,
+                                      initargs=(alive,))
     futures: dict[cf.Future, dict[str, Any]] = {}
     try:
         for task in tasks:
-            futures[executor.submit(_pool_entry, task)] = task
+            futures[executor.submit(_pool_entry, task, q)] = task
         pending = set(futures)
         while pending:
             done, pending = cf.wait(pending, timeout=0.5, return_when=cf.FIRST_COMPLETED)
@@ -493,9 +525,6 @@ def _run_process_pool(tasks, store, progress: Progress, workers: int) -> None:
             except Exception:  # pragma: no cover
                 pass
         raise
-    finally:
-        if manager is not None:
-            manager.shutdown()
 
 
 def _crash_record(task: dict[str, Any], exc: BaseException) -> dict[str, Any]:
@@ -523,11 +552,31 @@ def _import_distributed():
     return distributed
 
 
+def _probe_scheduler(address: str, timeout_s: float = 10.0) -> None:
+    """ConfigError unless a TCP connection to the scheduler's host and port opens (checked before
+    the results database is created; other transports are left to Dask)."""
+    from distributed.comm import parse_address
+    from distributed.comm.addressing import parse_host_port
+
+    try:
+        scheme, location = parse_address(address)
+        if scheme not in ("tcp", "tls"):
+            return
+        socket.create_connection(parse_host_port(location, 8786), timeout=timeout_s).close()
+    except (OSError, ValueError, TypeError) as exc:
+        raise ConfigError(f"cannot connect to the Dask scheduler at {address!r}: {exc}") from None
+
+
 def _run_dask(tasks, store, progress: Progress, address, workers: int) -> None:
+    import logging
+
     distributed = _import_distributed()
     cluster = None
     if address == "local":
-        cluster = distributed.LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True)
+        # the scheduler's web server on a free port (no "port 8787 is already in use" warning; it
+        # starts one even without a dashboard) and only Dask's errors on stderr
+        cluster = distributed.LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True,
+                                           dashboard_address=":0", silence_logs=logging.ERROR)
         address = cluster.scheduler_address
         progress._print(f"started a local Dask cluster at {address} with {max(1, workers)} worker(s)")
     try:
@@ -579,57 +628,92 @@ def run_experiment(
         workers = default_workers()
     if workers < 0:
         raise ConfigError(f"--workers must be >= 0, got {workers}")
-    if scheduler is not None:
-        _import_distributed()  # fail before touching the database
+    if scheduler is not None:  # fail before touching the database
+        _import_distributed()
+        if scheduler != "local":
+            _probe_scheduler(scheduler)
     tasks = make_tasks(config)
     summary = RunSummary(config.name, len(tasks))
     t0 = time.time()
-    with ResultStore(db) as store:
-        store.register_experiment(config.name, config.config_hash, {**config.settings(), "description": config.description}, config.path)
-        states = store.states([t["cell_key"] for t in tasks])
-        todo = []
-        for t in tasks:
-            st = states.get(t["cell_key"])
-            if st == "done":
-                summary.skipped_done += 1
-            elif st == "failed" and not retry_failed:
-                summary.skipped_failed += 1
-            else:
-                todo.append(t)
-        labels = {t["cell_key"]: t["label"] for t in tasks}
-        progress = Progress(summary, len(todo), stream, quiet, labels)
-        where = (
-            f"Dask scheduler {scheduler}" if scheduler else
-            ("this process" if workers == 0 else f"{workers} worker process{'es' if workers > 1 else ''}")
-        )
-        progress._print(
-            f"experiment {config.name} (config {config.config_hash}, time limit {config.time_limit:g} s per run): "
-            f"{len(tasks)} cells, {summary.skipped_done} already done, "
-            f"{summary.skipped_failed} failed earlier{' (skipped; --retry-failed reruns them)' if summary.skipped_failed else ''}; "
-            f"running {len(todo)} on {where}; results in {db}"
-        )
-        if todo:
-            previous_term = None
-            if threading.current_thread() is threading.main_thread():
-                def on_term(signum, frame):  # noqa: ARG001 - turn `kill PID` into a clean stop
-                    raise KeyboardInterrupt
-
-                previous_term = signal.signal(signal.SIGTERM, on_term)
-            try:
-                if scheduler is not None:
-                    _run_dask(todo, store, progress, scheduler, workers)
-                elif workers == 0:
-                    _run_in_process(todo, store, progress)
-                else:
-                    _run_process_pool(todo, store, progress, min(workers, len(todo)))
-            except KeyboardInterrupt:
-                progress._print(
-                    f"interrupted after {summary.ran} run(s) this session; finished runs are saved in {db}; "
-                    "rerun the same command to resume"
-                )
-                raise
-            finally:
-                if previous_term is not None:
-                    signal.signal(signal.SIGTERM, previous_term)
+    created = not Path(db).exists()
+    try:
+        with ResultStore(db) as store:
+            store.register_experiment(config.name, config.config_hash,
+                                      {**config.settings(), "description": config.description}, config.path)
+            todo = _cells_to_run(store, tasks, summary, retry_failed)
+            progress = Progress(summary, len(todo), stream, quiet, {t["cell_key"]: t["label"] for t in tasks})
+            where = (
+                f"Dask scheduler {scheduler}" if scheduler else
+                ("this process" if workers == 0 else f"{workers} worker process{'es' if workers > 1 else ''}")
+            )
+            progress._print(
+                f"experiment {config.name} (config {config.config_hash}, time limit {config.time_limit:g} s per run): "
+                f"{len(tasks)} cells, {summary.skipped_done} already done, "
+                f"{summary.skipped_failed} failed earlier{' (skipped; --retry-failed reruns them)' if summary.skipped_failed else ''}; "
+                f"running {len(todo)} on {where}; results in {db}"
+            )
+            if todo:
+                _run_cells(todo, store, progress, db, scheduler, workers)
+    except ConfigError:
+        if created:
+            _remove_if_empty(db)
+        raise
     summary.elapsed_s = time.time() - t0
     return summary
+
+
+def _cells_to_run(store, tasks, summary: RunSummary, retry_failed: bool) -> list[dict[str, Any]]:
+    """The tasks not recorded as done (nor as failed, unless ``retry_failed``); counts the skipped."""
+    states = store.states([t["cell_key"] for t in tasks])
+    todo = []
+    for t in tasks:
+        st = states.get(t["cell_key"])
+        if st == "done":
+            summary.skipped_done += 1
+        elif st == "failed" and not retry_failed:
+            summary.skipped_failed += 1
+        else:
+            todo.append(t)
+    return todo
+
+
+def _run_cells(todo, store, progress: Progress, db, scheduler: str | None, workers: int) -> None:
+    """Run ``todo`` on the chosen backend; SIGTERM (``kill PID``) stops like Ctrl-C."""
+    previous_term = None
+    if threading.current_thread() is threading.main_thread():
+        def on_term(signum, frame):  # noqa: ARG001 - turn `kill PID` into a clean stop
+            raise KeyboardInterrupt
+
+        previous_term = signal.signal(signal.SIGTERM, on_term)
+    try:
+        if scheduler is not None:
+            _run_dask(todo, store, progress, scheduler, workers)
+        elif workers == 0:
+            _run_in_process(todo, store, progress)
+        else:
+            _run_process_pool(todo, store, progress, min(workers, len(todo)))
+    except KeyboardInterrupt:
+        progress._print(
+            f"interrupted after {progress.s.ran} run(s) this session; finished runs are saved in {db}; "
+            "rerun the same command to resume"
+        )
+        raise
+    finally:
+        if previous_term is not None:
+            signal.signal(signal.SIGTERM, previous_term)
+
+
+def _remove_if_empty(db) -> None:
+    """Delete a results database this call created if it holds no run (e.g. the scheduler was
+    unreachable), with its WAL and shared-memory files."""
+    try:
+        with ResultStore(db, create=False) as store:
+            if store.runs():
+                return
+    except ConfigError:
+        return
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        try:
+            os.unlink(f"{os.fspath(db)}{suffix}")
+        except OSError:
+            pass
