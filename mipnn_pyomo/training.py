@@ -154,7 +154,8 @@ def _warm_start(warm_start, instance: TrainingInstance, *, seed: int, time_limit
         from mipnn_pyomo.gd import train_gd
 
         gd = train_gd(data.X, data.y, data.n_classes, hidden=tuple(data.hidden), P=data.P, seed=seed,
-                      target_accuracy=None, time_limit=min(30.0, time_limit or 30.0))
+                      target_accuracy=None, time_limit=min(30.0, time_limit or 30.0),
+                      margin=instance.options.margin)
         start_network, warm_info = gd.network, {"method": "gd", "gd_runtime_s": gd.runtime_s}
     else:
         start_network, warm_info = warm_start, {"method": "network"}

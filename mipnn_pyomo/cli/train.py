@@ -126,12 +126,9 @@ def _train_gd(args, dataset) -> int:
     from mipnn_pyomo.training import train_gd_on_dataset
 
     record = train_gd_on_dataset(dataset, args.n_train, sample_seed(args), hidden=args.hidden, P=args.P,
-                                 target_accuracy=args.target_accuracy, time_limit=args.time_limit or 60.0)
-    if isinstance(record, dict):  # before the DATA branch's training record: a dict holding the network
-        record = dict(record)
-        network, s = record.pop("network"), record
-    else:
-        network, s = record.network, record.summary()
+                                 target_accuracy=args.target_accuracy, time_limit=args.time_limit or 60.0,
+                                 margin=args.margin)
+    network, s = record.network, record.summary()
     if args.out:
         network.save(args.out)
     if args.json:
