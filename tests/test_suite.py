@@ -138,3 +138,18 @@ def test_performance_profile_ratios(tmp_path):
     ratios = profile_ratios(load_rows([out]))
     assert ratios.loc["a", "x (60 s)"] == 1.0 and ratios.loc["a", "y (60 s)"] == 2.0
     assert np.isinf(ratios.loc["b", "x (60 s)"]) and ratios.loc["b", "y (60 s)"] == 1.0
+
+
+def test_suite_command_line(smoke_suite, tmp_path, capsys):
+    from mipnn_pyomo.cli import main
+
+    out = tmp_path / "cli.csv"
+    assert main(["suite", "run", str(smoke_suite), "--solver", "highs", "--out", str(out), "--time-limit", "20"]) == 0
+    assert len(list(csv.DictReader(out.open()))) == len(suite_grid("smoke"))
+    assert main(["suite", "report", str(out), "--out", str(tmp_path / "rep")]) == 0
+    assert (tmp_path / "rep" / "report.md").is_file()
+    assert main(["suite", "run", str(tmp_path / "empty"), "--solver", "highs", "--out", str(out)]) == 2
+    assert main(["suite", "export", str(tmp_path / "x"), "--grid", "nope"]) == 2
+    assert main(["suite", "run", str(smoke_suite), "--solver", "nosuch", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "no suite instances" in err and "unknown suite grid 'nope'" in err and "unknown solver 'nosuch'" in err

@@ -7,6 +7,7 @@
     mipnn export ... --format lp|mps --out FILE
     mipnn compare-solvers ...
     mipnn experiment run|report|status ...
+    mipnn suite export|run|report ...
 
 Exit codes: 0 success; 2 bad input (one line ``error: ...`` on stderr); 130 / 143 interrupted by
 SIGINT / SIGTERM (a training run saves its best network first); 1 an experiment with failed runs.
@@ -25,6 +26,7 @@ from mipnn_pyomo.cli.compare import add_parsers as add_compare_parsers
 from mipnn_pyomo.cli.experiment import add_parsers as add_experiment_parsers
 from mipnn_pyomo.cli.export import add_parsers as add_export_parsers
 from mipnn_pyomo.cli.solvers import add_parsers as add_solvers_parsers
+from mipnn_pyomo.cli.suite import add_parsers as add_suite_parsers
 from mipnn_pyomo.cli.train import add_parsers as add_train_parsers
 from mipnn_pyomo.errors import MipnnError
 
@@ -81,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="mipnn", description="Train integer-weight neural networks by MIP.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for add_parsers in (add_train_parsers, add_solvers_parsers, add_export_parsers, add_compare_parsers,
-                        add_experiment_parsers):
+                        add_experiment_parsers, add_suite_parsers):
         add_parsers(sub)
     return parser
 

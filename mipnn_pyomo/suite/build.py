@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -24,21 +23,10 @@ from typing import Callable
 
 import numpy as np
 
+from mipnn_pyomo.outputs import atomic_write_bytes as atomic_write
 from mipnn_pyomo.suite.catalogue import SuiteInstance, suite_grid
 
 EASY_SECONDS = 10.0
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def mps_columns(model) -> tuple[list, np.ndarray, float]:

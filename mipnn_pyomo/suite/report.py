@@ -100,6 +100,6 @@ def write_report(csv_paths, out_dir) -> Path:
         to_markdown(table.reset_index()), "", f"![performance profile]({png.name})", "",
         "## Objective at the time limit, per instance", "", to_markdown(per_instance.reset_index()), "",
     ])
-    report = out_dir / "report.md"
-    report.write_text(text)
-    return report
+    from mipnn_pyomo.outputs import atomic_write_text
+
+    return atomic_write_text(out_dir / "report.md", text)
