@@ -74,3 +74,22 @@ def test_gd_forward_is_the_activation_forward(monkeypatch):
     X, y = random_instance(1, n=10, d=3)
     gd_loss_and_grads(init_latent([3, 4, 2], 1, 0), X, one_hot_pm1(y, 2), 1, [1.0], mode="ste")
     assert calls == [(10, 4)]
+
+
+def test_a_registered_activation_is_what_the_formulation_builds(monkeypatch):
+    """The worked example of docs/architecture.md's activation checklist: an activation registered
+    under a new name (here the sign rule with only its big-M encoding) is what FormulationOptions
+    selects and build_instance writes; the trained network passes the exactness check."""
+    import dataclasses
+
+    from mipnn_pyomo.training import train_network
+
+    bigm_only = dataclasses.replace(SIGN, name="sign-bigm", encodings={"bigm": SIGN.encodings["bigm"]})
+    monkeypatch.setitem(ACTIVATIONS, "sign-bigm", bigm_only)
+    with pytest.raises(ModelConfigError, match="unknown encoding 'gdp' of the sign-bigm activation"):
+        FormulationOptions(activation="sign-bigm", encoding="gdp")
+    X, y = random_instance(5, n=14, d=3)
+    r = train_network(X, y, hidden=(3,), P=1, objective="sat-margin", target_accuracy=None, time_limit=60,
+                      formulation=FormulationOptions(activation="sign-bigm"))
+    assert r.exactness.ok and r.instance.options.activation == "sign-bigm"
+    assert r.instance.model.find_component("sign_active") is not None

@@ -19,6 +19,7 @@ import argparse
 import os
 import signal
 import sys
+import warnings
 from contextlib import contextmanager
 from typing import Iterator, Sequence
 
@@ -72,6 +73,18 @@ def sigterm_as_interrupt() -> Iterator[list[int]]:
             signal.signal(signal.SIGTERM, previous)
 
 
+@contextmanager
+def one_line_warnings() -> Iterator[None]:
+    """The library's warnings (e.g. a target that looks continuous) as one ``warning: ...`` line
+    on stderr, instead of Python's two-line format with a source line."""
+    def show(message, category, filename, lineno, file=None, line=None):  # noqa: ARG001
+        print(f"warning: {message}", file=file or sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with a one-line error (``mipnn train: error: ...``) and exit code 2."""
 
@@ -96,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     handed_on: list[int] = []
     try:
-        with sigterm_as_interrupt() as handed_on:
+        with sigterm_as_interrupt() as handed_on, one_line_warnings():
             args.signals_handed_on = handed_on  # read by commands whose result may lack the signal
             return int(args.func(args) or 0)
     except MipnnError as exc:

@@ -95,6 +95,8 @@ def _print_summary(s: dict, run, n_test: int, out: str | None) -> None:
     if run.result.warm_start:
         w = run.result.warm_start
         print(f"warm start      {w['method']}: train accuracy {100 * w['train_accuracy']:.2f}%, accepted: {w['accepted']}")
+    if run.result.solve.message:  # e.g. the solver rejected the start (the start is kept if nothing beats it)
+        print(f"note            {run.result.solve.message}")
     if out:
         print(f"model written to {out}")
 
