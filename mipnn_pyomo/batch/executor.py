@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+import warnings
 from typing import Callable
 
 from mipnn_pyomo.batch.solve import run_batch_task
@@ -42,8 +43,10 @@ class DaskExecutor:
         self.cluster = None
         if address in (None, "local"):
             n = max(1, workers or os.cpu_count() or 1)
-            self.cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                                    dashboard_address=None, silence_logs=logging.ERROR)
+            with warnings.catch_warnings():  # "port 8787 in use": its HTTP server moves to another port
+                warnings.simplefilter("ignore", UserWarning)
+                self.cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                                                        dashboard_address=None, silence_logs=logging.ERROR)
             address = self.cluster.scheduler_address
             self.description = f"a local Dask cluster ({n} worker process{'es' if n > 1 else ''})"
         else:
