@@ -53,7 +53,7 @@ def test_method_runs_exact_and_records_rows(adult, method, tmp_path):
     check_result(result, adult)
     assert len(result.history) == config.n_epochs
     batch = result.network.training["batch"]
-    assert batch["config"]["method"] == method and batch["config"]["batch_size"] == 24
+    assert batch["config"]["method"] == method and batch["config"]["batch_size"] == config.batch_size
     path = tmp_path / "net.json"
     result.network.save(path)
     loaded = IntegerNetwork.load(path)

@@ -35,7 +35,7 @@ class BatchConfig:
     method: str = "local"
     engine: str = "mip"
     batch_size: int = 100
-    epochs: int | None = None  # None: the method's default (average: P + 1; local: 2)
+    epochs: int | None = None  # None: the method's default (average: P + 1; local: 1, fits 30 min on Adult)
     P: int = 15
     hidden: tuple[int, ...] = (16,)
     objective: str = "sat-margin"
@@ -85,7 +85,7 @@ class BatchConfig:
     def n_epochs(self) -> int:
         if self.epochs is not None:
             return int(self.epochs)
-        return self.P + 1 if self.method == "average" else 2
+        return self.P + 1 if self.method == "average" else 1
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

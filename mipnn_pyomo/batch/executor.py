@@ -66,7 +66,12 @@ class DaskExecutor:
                 finished = [i for i in pending if futures[i].done()]
                 for i in finished:
                     pending.discard(i)
-                    out[i] = futures[i].result()  # a worker's exception is raised here
+                    try:
+                        out[i] = futures[i].result()  # a worker's exception is raised here ...
+                    except Exception:
+                        if should_stop():  # ... unless Ctrl-C also reached the worker: then unfinished
+                            break
+                        raise
                     on_done(out[i])
                 if not finished:
                     time.sleep(0.2)
