@@ -134,3 +134,23 @@ def test_split_is_disjoint_and_batches_cover(adult):
 def test_bad_settings_give_one_clear_error(bad):
     with pytest.raises(ModelConfigError):
         BatchConfig(**{**dict(hidden=(8,)), **bad})
+
+
+def test_sigterm_stops_cleanly_with_the_best_network(adult, tmp_path):
+    import os
+    import signal
+    import threading
+
+    config = small("local", engine="ls", epochs=200, ls_time=1.0)
+    ckpt = tmp_path / "s.json"
+    timer = threading.Timer(2.0, os.kill, (os.getpid(), signal.SIGTERM))
+    timer.start()
+    try:
+        result = train_batched(adult, config, workers=0, progress=False, checkpoint=ckpt)
+    finally:
+        timer.cancel()
+    assert result.stopped == "SIGTERM" and result.interrupt_signal == signal.SIGTERM
+    assert len(result.history) < 200
+    check_result(result, adult)
+    saved = load_checkpoint(ckpt, config.run_key())
+    assert saved["best"]["val_accuracy"] == pytest.approx(result.val_accuracy)
