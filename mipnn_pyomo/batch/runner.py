@@ -122,18 +122,18 @@ def train_batched(dataset, config: BatchConfig, *, checkpoint=None, scheduler: s
     ctx = RunContext.from_dataset(dataset, config, split)
     method = METHOD_CLASSES[config.method](ctx)
     saved = load_checkpoint(checkpoint, config.run_key()) if checkpoint else None
-    if saved is not None:
-        run = RunProgress(**{k: saved[k] for k in RunProgress(state={}).to_dict()})
-    else:
-        run = RunProgress(state=method.initial_state())
-        start = method.current(run.state)
-        if start is not None:
-            run.offer_best(start, ctx.val_accuracy(start), ctx.train_accuracy(start), -1)
-        _save(checkpoint, config, run, t0)
     flag = StopFlag()
-    bar = BatchProgress(config.n_epochs, sum(len(r) for r in method.rounds(0)), stream, progress,
-                        done_before=run.batches_solved)
-    with flag.installed():
+    with flag.installed():  # from here on Ctrl-C / SIGTERM stop cleanly (after the GD start, if in it)
+        if saved is not None:
+            run = RunProgress(**{k: saved[k] for k in RunProgress(state={}).to_dict()})
+        else:
+            run = RunProgress(state=method.initial_state())
+            start = method.current(run.state)
+            if start is not None:
+                run.offer_best(start, ctx.val_accuracy(start), ctx.train_accuracy(start), -1)
+            _save(checkpoint, config, run, t0)
+        bar = BatchProgress(config.n_epochs, sum(len(r) for r in method.rounds(0)), stream, progress,
+                            done_before=run.batches_solved)
         executor = make_executor(scheduler, workers)
         bar.message(f"batch training ({config.method}, engine {config.engine}): {len(split.train)} training rows, "
                     f"{len(split.val)} validation rows, {config.n_epochs} epochs, on {executor.description}")
@@ -162,7 +162,7 @@ def _run_epochs(method, ctx, run: RunProgress, executor, flag: StopFlag, bar: Ba
         tasks = method.tasks(run.state, run.epoch, rounds[run.round], batch_time)
         outcomes = executor.run(tasks, lambda: _should_stop(flag, deadline),
                                 lambda o: _on_done(o, run, bar, flag))
-        if any(o is None for o in outcomes):
+        if flag.reason or any(o is None for o in outcomes):  # a stopped round is discarded, never saved
             flag.set("time_limit")
             return [o for o in outcomes if o is not None]
         _complete_round(method, ctx, run, outcomes, rounds)
