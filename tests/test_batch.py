@@ -61,9 +61,9 @@ def test_method_runs_exact_and_records_rows(adult, method, tmp_path):
     assert loaded.accuracy(adult.X_pool[rows], adult.y_pool[rows]) == pytest.approx(result.val_accuracy)
 
 
-@pytest.mark.parametrize("method", ["average", "local"])
-def test_local_search_ablation_runs_exact(adult, method):
-    result = train_batched(adult, small(method, engine="ls"), workers=0, progress=False)
+@pytest.mark.parametrize("method,rows", [("average", "shuffle"), ("local", "shuffle"), ("local", "hard")])
+def test_local_search_ablation_runs_exact(adult, method, rows):
+    result = train_batched(adult, small(method, engine="ls", batch_rows=rows), workers=0, progress=False)
     check_result(result, adult)
     assert result.network.training["batch"]["config"]["engine"] == "ls"
 

@@ -19,9 +19,10 @@ from mipnn_pyomo.errors import ModelConfigError
 METHODS = ("average", "local")
 ENGINES = ("mip", "ls")
 STARTS = ("gd", "zero")
+BATCH_ROWS = ("shuffle", "hard")
 
 # Purposes of derived random streams (fixed numbers: changing one changes every run's choices).
-PURPOSE_SPLIT, PURPOSE_SHUFFLE, PURPOSE_BLOCK, PURPOSE_SOLVER = 11, 23, 37, 41
+PURPOSE_SPLIT, PURPOSE_SHUFFLE, PURPOSE_BLOCK, PURPOSE_SOLVER, PURPOSE_HARD = 11, 23, 37, 41, 53
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class BatchConfig:
     block: int = 2  # hidden neurons whose weights a batch move may change
     k: int | None = 8  # local branching: sum |w - w0| <= k over the free weights (None: no row)
     round_size: int = 8  # batches proposed against the same current network before acceptance
+    batch_rows: str = "shuffle"  # local: "shuffle" (epoch batches) or "hard" (rows near the decision boundary)
     decimals: int = 4
     extra: dict[str, Any] = field(default_factory=dict, compare=False)  # recorded, not used
 
@@ -62,6 +64,7 @@ class BatchConfig:
         checks = [
             (self.method in METHODS, f"unknown batch method {self.method!r}; choose one of {', '.join(METHODS)}"),
             (self.engine in ENGINES, f"unknown batch engine {self.engine!r}; choose one of {', '.join(ENGINES)}"),
+            (self.batch_rows in BATCH_ROWS, f"unknown batch rows {self.batch_rows!r}; choose one of {', '.join(BATCH_ROWS)}"),
             (self.start in STARTS, f"unknown start {self.start!r}; choose one of {', '.join(STARTS)}"),
             (_is_int(self.batch_size) and self.batch_size >= 2, f"batch size must be an integer >= 2, got {self.batch_size!r}"),
             (self.epochs is None or (_is_int(self.epochs) and self.epochs >= 1), f"epochs must be >= 1, got {self.epochs!r}"),

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mipnn_pyomo.batch.config import PURPOSE_BLOCK, derived_rng
+from mipnn_pyomo.batch.config import PURPOSE_BLOCK, PURPOSE_HARD, derived_rng
 from mipnn_pyomo.batch.context import RunContext
 from mipnn_pyomo.batch.split import epoch_batches
 from mipnn_pyomo.batch.vectors import neuron_block_positions, to_vector
@@ -65,10 +65,25 @@ class LocalMethod:
         neurons = derived_rng(c.seed, PURPOSE_BLOCK, epoch, batch).choice(c.hidden[0], size=c.block, replace=False)
         return neuron_block_positions(self.ctx.sizes, neurons)
 
+    def hard_rows(self, current: np.ndarray, epoch: int, batch: int) -> np.ndarray:
+        """``batch_rows="hard"``: batch_size rows drawn by derived_rng(seed, 53, epoch, batch) from
+        the 10 x batch_size training rows with the smallest |margin| under the current network
+        (margin = true class score - best other score; ties by row order)."""
+        c = self.ctx.config
+        scores = self.ctx.network(current).output_scores(self.ctx.X_train)
+        y = self.ctx.y_train
+        true = scores[np.arange(len(y)), y]
+        other = np.where(np.arange(scores.shape[1])[None, :] == y[:, None], np.iinfo(np.int64).min, scores).max(axis=1)
+        pool = np.argsort(np.abs(true - other), kind="stable")[: 10 * c.batch_size]
+        return np.sort(derived_rng(c.seed, PURPOSE_HARD, epoch, batch).choice(pool, size=min(c.batch_size, len(pool)),
+                                                                               replace=False))
+
     def tasks(self, state: dict, epoch: int, batch_ids: list[int], time_limit: float) -> list:
         c = self.ctx.config
         current = np.asarray(state["current"], dtype=np.int64)
         batches = self._batches(epoch)
+        if c.batch_rows == "hard":
+            batches = {b: self.hard_rows(current, epoch, b) for b in batch_ids}
         out = []
         for b in batch_ids:
             lower, upper = current.copy(), current.copy()
