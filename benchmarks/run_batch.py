@@ -107,7 +107,7 @@ def parse_args(argv=None):
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--workers", type=int, default=None, help="Dask worker processes (default: cores; 0: in process)")
     p.add_argument("--time-limit", type=float, default=1800.0, help="seconds per batch-method run")
-    p.add_argument("--batch-time", type=float, default=10.0, help="seconds per batch solve (local)")
+    p.add_argument("--batch-time", type=float, default=6.0, help="seconds per batch solve (local)")
     p.add_argument("--local-epochs", type=int, default=1)
     p.add_argument("--reference-epochs", type=int, default=4, help="the reference's E (theirs: P + 1 = 16)")
     p.add_argument("--reference-batch-time", type=float, default=5.0, help="theirs: 900 s")

@@ -154,3 +154,17 @@ def test_sigterm_stops_cleanly_with_the_best_network(adult, tmp_path):
     check_result(result, adult)
     saved = load_checkpoint(ckpt, config.run_key())
     assert saved["best"]["val_accuracy"] == pytest.approx(result.val_accuracy)
+
+
+def test_array_dataset_without_preprocessor_or_test_rows(separable_data):
+    """The estimator's path: a Dataset built from arrays (no preprocessor, no test rows)."""
+    from mipnn_pyomo.data import Dataset
+
+    X, y = separable_data
+    X, y = np.vstack([X] * 3), np.concatenate([y] * 3)
+    data = Dataset("arrays", X, y, np.zeros((0, X.shape[1])), np.zeros(0, dtype=int), [0, 1], None,
+                   np.arange(len(y)), np.zeros(0, dtype=int), {})
+    result = train_batched(data, small("average", n_train=None, epochs=1, batch_size=20), workers=0, progress=False)
+    assert np.isnan(result.test_accuracy) and result.exact_batches == result.batches_solved
+    rows = np.array(result.network.training["val_indices"])
+    assert result.network.accuracy(X[rows], y[rows]) == pytest.approx(result.val_accuracy)

@@ -44,7 +44,7 @@ class BatchConfig:
     seed: int = 0
     n_train: int | None = None  # rows of the pool used (train + validation); None: all
     val_fraction: float = 0.2
-    batch_time: float = 10.0  # seconds per batch solve (a cap; HiGHS node limit below is the deterministic budget)
+    batch_time: float = 6.0  # seconds per batch solve (a cap; HiGHS node limit below is the deterministic budget)
     batch_nodes: int | None = None  # HiGHS mip_max_nodes per batch solve
     ls_time: float = 2.0  # seconds of local search per batch (engine "ls")
     time_limit: float | None = None  # seconds for the whole run

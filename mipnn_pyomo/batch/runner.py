@@ -233,8 +233,10 @@ def _finish(dataset, ctx: RunContext, method, run: RunProgress, partial: list, f
         raise NoSolutionError("batch training stopped before any batch finished: no network to return")
     network = ctx.network(run.best["vector"])
     network.classes = list(dataset.classes)
-    network.preprocessing = dataset.preprocessor.to_dict()
-    test_accuracy = network.accuracy(dataset.X_test, dataset.y_test)
+    if getattr(dataset, "preprocessor", None) is not None:
+        network.preprocessing = dataset.preprocessor.to_dict()
+    has_test = dataset.X_test is not None and len(dataset.X_test) > 0
+    test_accuracy = network.accuracy(dataset.X_test, dataset.y_test) if has_test else float("nan")
     runtime = run.elapsed_s + time.perf_counter() - t0
     stopped = None if flag.reason == "stopped" and run.epoch >= config.n_epochs else flag.reason
     network.training = _training_record(dataset, ctx, run, test_accuracy, runtime, stopped)
@@ -247,7 +249,7 @@ def _training_record(dataset, ctx: RunContext, run: RunProgress, test_accuracy: 
                      stopped: str | None) -> dict:
     split = ctx.split.record(ctx.config)
     return {
-        **dataset.source,
+        **(dataset.source or {}),
         "method": "batch",
         "objective": ctx.config.objective,
         "solver": ctx.config.solver,
