@@ -168,3 +168,20 @@ def test_array_dataset_without_preprocessor_or_test_rows(separable_data):
     assert np.isnan(result.test_accuracy) and result.exact_batches == result.batches_solved
     rows = np.array(result.network.training["val_indices"])
     assert result.network.accuracy(X[rows], y[rows]) == pytest.approx(result.val_accuracy)
+
+
+def test_hard_rows_come_from_the_rows_nearest_the_boundary(adult):
+    from mipnn_pyomo.batch.context import RunContext
+    from mipnn_pyomo.batch.local import LocalMethod
+
+    config = small("local", batch_rows="hard", n_train=600, batch_size=10)
+    ctx = RunContext.from_dataset(adult, config, make_split(adult, config))
+    method = LocalMethod(ctx)
+    current = np.asarray(method.initial_state()["current"])
+    current[: ctx.sizes[0] * ctx.sizes[1]] = np.random.default_rng(0).integers(-2, 3, ctx.sizes[0] * ctx.sizes[1])
+    rows = method.hard_rows(current, epoch=0, batch=1)
+    scores = ctx.network(current).output_scores(ctx.X_train)
+    y = ctx.y_train
+    margin = np.abs(scores[np.arange(len(y)), y] - scores[np.arange(len(y)), 1 - y])
+    assert len(rows) == 10 and margin[rows].max() <= np.sort(margin)[99]
+    assert rows.tolist() == method.hard_rows(current, epoch=0, batch=1).tolist()

@@ -30,7 +30,6 @@ from mipnn_pyomo.batch.split import make_split
 from mipnn_pyomo.errors import NoSolutionError
 from mipnn_pyomo.network import IntegerNetwork
 
-METHOD_CLASSES = {"average": AverageMethod, "local": LocalMethod}
 SUMMED_STATS = ("batches", "exact_batches", "accepted")
 MIN_BATCH_TIME = 1.0
 
@@ -120,7 +119,7 @@ def train_batched(dataset, config: BatchConfig, *, checkpoint=None, scheduler: s
     t0 = time.perf_counter()
     split = make_split(dataset, config)
     ctx = RunContext.from_dataset(dataset, config, split)
-    method = METHOD_CLASSES[config.method](ctx)
+    method = (AverageMethod if config.method == "average" else LocalMethod)(ctx)
     saved = load_checkpoint(checkpoint, config.run_key()) if checkpoint else None
     flag = StopFlag()
     with flag.installed():  # from here on Ctrl-C / SIGTERM stop cleanly (after the GD start, if in it)
