@@ -179,8 +179,9 @@ def _should_stop(flag: StopFlag, deadline: float | None) -> bool:
 
 
 def _on_done(outcome, run: RunProgress, bar: BatchProgress, flag: StopFlag) -> None:
-    if outcome.termination == "interrupted":  # the solver caught Ctrl-C (serial mode)
-        flag.set("SIGINT", int(signal.SIGINT))
+    if outcome.termination == "interrupted":  # the solver caught Ctrl-C / SIGTERM (serial mode)
+        signum = outcome.details.get("interrupt_signal") or int(signal.SIGINT)
+        flag.set(signal.Signals(signum).name, int(signum))
     bar.tick(run.epoch, _best_val(run))
 
 

@@ -76,18 +76,20 @@ def run_batch_task(task: BatchTask) -> BatchOutcome:
     lower[unused] = upper[unused] = start[unused]
     start_network = from_vector(start, task.sizes, task.P, task.decimals)
     start_objective = float(instance.evaluate(start_network))
+    signum = None
     if task.engine == "ls":
         vector, objective, termination = _local_search(instance, task, start_network, lower, upper)
         _load_values(instance, from_vector(vector, task.sizes, task.P, task.decimals))
     else:
-        vector, objective, termination = _solve_mip(instance, task, start_network, lower, upper)
+        vector, objective, termination, signum = _solve_mip(instance, task, start_network, lower, upper)
     network = from_vector(vector, task.sizes, task.P, task.decimals)
     from mipnn_pyomo.training import check_exactness
 
     report = check_exactness(instance, network)
     return BatchOutcome(task.epoch, task.batch, vector, objective, start_objective, bool(report.ok), termination,
                         time.perf_counter() - t0, int(np.sum(vector != task.start)),
-                        {"build_s": instance.build_s, "mismatched": report.mismatched_samples[:5]})
+                        {"build_s": instance.build_s, "mismatched": report.mismatched_samples[:5],
+                         "interrupt_signal": signum})
 
 
 def _restrict(instance, task: BatchTask, lower: np.ndarray, upper: np.ndarray) -> list:
@@ -111,7 +113,8 @@ def _restrict(instance, task: BatchTask, lower: np.ndarray, upper: np.ndarray) -
     return variables
 
 
-def _solve_mip(instance, task: BatchTask, start_network, lower, upper) -> tuple[np.ndarray, float | None, str]:
+def _solve_mip(instance, task: BatchTask, start_network, lower, upper) -> tuple[np.ndarray, float | None, str, int | None]:
+    """The restricted MIP from the start; (vector, objective, termination, signal that interrupted it)."""
     from mipnn_pyomo.errors import NoSolutionError
     from mipnn_pyomo.solvers import SolveOptions, get_solver
 
@@ -123,7 +126,7 @@ def _solve_mip(instance, task: BatchTask, start_network, lower, upper) -> tuple[
         result = get_solver(task.solver).solve(instance, options, warm_start=start_network)
     except NoSolutionError:
         _load_values(instance, start_network)  # keep the start: it is feasible
-        return task.start.copy(), None, "no_solution"
+        return task.start.copy(), None, "no_solution", None
     values = []
     for t, var in enumerate(variables):
         if lower[t] == upper[t] or var.value is None:
@@ -131,7 +134,7 @@ def _solve_mip(instance, task: BatchTask, start_network, lower, upper) -> tuple[
         else:
             values.append(var.value)
     vector = np.clip(np.rint(np.asarray(values, dtype=float)).astype(np.int64), lower, upper)
-    return vector, result.objective, result.termination.value
+    return vector, result.objective, result.termination.value, getattr(result, "interrupt_signal", None)
 
 
 def _local_search(instance, task: BatchTask, start_network, lower, upper) -> tuple[np.ndarray, float, str]:
