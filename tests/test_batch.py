@@ -185,3 +185,23 @@ def test_hard_rows_come_from_the_rows_nearest_the_boundary(adult):
     margin = np.abs(scores[np.arange(len(y)), y] - scores[np.arange(len(y)), 1 - y])
     assert len(rows) == 10 and margin[rows].max() <= np.sort(margin)[99]
     assert rows.tolist() == method.hard_rows(current, epoch=0, batch=1).tolist()
+
+
+def test_batch_training_from_the_command_line(tmp_path, capsys):
+    """`mipnn train --batch-size`: the network is saved, its accuracies are recomputed by
+    `mipnn evaluate` from the file and the raw data, and every batch solve passed exactness."""
+    import json as _json
+
+    from mipnn_pyomo.cli import main
+
+    out = tmp_path / "batch.json"
+    code = main(["train", "--batch-size", "40", "--n-train", "200", "--hidden", "2", "--P", "1", "--workers", "0",
+                 "--batch-time", "0.5", "--epochs", "1", "--out", str(out), "--json"])
+    assert code == 0
+    summary = _json.loads(capsys.readouterr().out)
+    assert summary["batches_solved"] == summary["exact_batches"] > 0
+    assert main(["evaluate", "--model", str(out), "--json"]) == 0
+    evaluated = _json.loads(capsys.readouterr().out)
+    assert evaluated["train_accuracy"] == pytest.approx(summary["train_accuracy"])
+    assert evaluated["test_accuracy"] == pytest.approx(summary["test_accuracy"])
+    assert main(["train", "--batch-size", "1", "--n-train", "50"]) == 2

@@ -102,7 +102,8 @@ def add_data_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--test-size", type=float, default=0.3, help="hold-out fraction without --test-csv (0.3)")
     g.add_argument("--split-seed", type=seed, default=0, help="seed of the hold-out split (0)")
     g.add_argument("--decimals", type=int, default=4, help="input grid: features rounded to this many decimals (4)")
-    g.add_argument("--n-train", type=positive_int, default=100, help="training rows drawn from the training file (100)")
+    g.add_argument("--n-train", type=n_train, default=None,
+                   help="training rows drawn from the training file, or 'all' (100; all with --batch-size)")
     g.add_argument("--seed", type=seed, default=None,
                    help="seed of the training sample, the solver and tie breaking, in [0, 2^31) (0; a 'seed' in "
                         "--solver-options sets the solver's seed unless --seed is given)")
@@ -148,17 +149,31 @@ def sample_seed(args) -> int:
     return 0 if args.seed is None else args.seed
 
 
+def n_train(text: str) -> int | str:
+    """--n-train: a positive integer or 'all' (the whole training pool)."""
+    return "all" if text.strip().lower() == "all" else positive_int(text)
+
+
 def load_data_from_args(args):
+    """The data set the options name; ``args.n_train`` is resolved against its pool on the way
+    ('all' or, with --batch-size and no --n-train, the pool's size; else 100 by default)."""
     from mipnn_pyomo.data import load_adult, load_csv
 
     if args.csv:
         if not args.target:
             raise ModelConfigError("--csv needs --target COLUMN (the label column)")
-        return load_csv(args.csv, args.target, test_csv=args.test_csv, test_size=args.test_size,
-                        split_seed=args.split_seed, decimals=args.decimals)
-    if args.target or args.test_csv:
+        dataset = load_csv(args.csv, args.target, test_csv=args.test_csv, test_size=args.test_size,
+                           split_seed=args.split_seed, decimals=args.decimals)
+    elif args.target or args.test_csv:
         raise ModelConfigError("--target and --test-csv go with --csv")
-    return load_adult(decimals=args.decimals)
+    else:
+        dataset = load_adult(decimals=args.decimals)
+    batching = getattr(args, "batch_size", None) is not None
+    if args.n_train == "all" or (args.n_train is None and batching):
+        args.n_train = len(dataset.y_pool)
+    elif args.n_train is None:
+        args.n_train = 100
+    return dataset
 
 
 def formulation_from_args(args):

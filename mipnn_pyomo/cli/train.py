@@ -8,6 +8,7 @@ import json
 import signal
 import sys
 
+from mipnn_pyomo.cli.batch import add_batch_arguments, train_batch
 from mipnn_pyomo.cli.options import (
     add_data_arguments,
     add_model_arguments,
@@ -26,6 +27,7 @@ def add_parsers(sub) -> None:
     add_data_arguments(p)
     add_model_arguments(p)
     add_solver_arguments(p)
+    add_batch_arguments(p)
     p.add_argument("--out", metavar="MODEL.json",
                    help="write the trained network as JSON (checked before training; missing directories are created)")
     p.add_argument("--json", action="store_true", help="print one JSON object with the results")
@@ -70,6 +72,8 @@ def cmd_train(args) -> int:
     talk = not (args.quiet or args.json)
     if args.method == "gd":
         return _train_gd(args, dataset)
+    if args.batch_size is not None:
+        return train_batch(args, dataset)
     if talk:
         print(f"training {args.objective} (P={args.P}, hidden={list(args.hidden)}) on {args.n_train} rows of "
               f"{dataset.name} with {args.solver}; target training accuracy {describe_target(args.target_accuracy)}",

@@ -1,0 +1,68 @@
+"""``mipnn train --batch-size B``: batch training over the whole training pool (docs/batch.md)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+
+from mipnn_pyomo.cli.options import non_negative_int, positive_float, positive_int, sample_seed
+
+
+def add_batch_arguments(p) -> None:
+    from mipnn_pyomo.batch import ENGINES, METHODS
+
+    g = p.add_argument_group("batch training (with --batch-size)")
+    g.add_argument("--batch-size", type=positive_int, default=None,
+                   help="train on the whole pool by many MIPs of this many rows (default: one MIP)")
+    g.add_argument("--batch-method", choices=list(METHODS), default="local",
+                   help="local (default: local-branching moves of one network) or average (the reference)")
+    g.add_argument("--batch-engine", choices=list(ENGINES), default="mip",
+                   help="mip (default) or ls: every batch solve replaced by the local search (ablation)")
+    g.add_argument("--epochs", type=positive_int, default=None, help="epochs (default: the method's)")
+    g.add_argument("--batch-time", type=positive_float, default=6.0, help="seconds per batch solve (6)")
+    g.add_argument("--val-fraction", type=float, default=0.2, help="validation share of the pool (0.2)")
+    g.add_argument("--checkpoint", metavar="FILE", help="checkpoint after each round; an existing one is resumed")
+    g.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler (default: a local cluster)")
+    g.add_argument("--workers", type=non_negative_int, default=None,
+                   help="Dask worker processes (default: one per core; 0: in this process)")
+
+
+def batch_config_from_args(args):
+    from mipnn_pyomo.batch import BatchConfig
+
+    return BatchConfig(method=args.batch_method, engine=args.batch_engine, batch_size=args.batch_size,
+                       epochs=args.epochs, P=args.P, hidden=tuple(args.hidden), objective=args.objective,
+                       solver=args.solver, seed=sample_seed(args), n_train=args.n_train,
+                       val_fraction=args.val_fraction, batch_time=args.batch_time, time_limit=args.time_limit,
+                       decimals=args.decimals)
+
+
+def train_batch(args, dataset) -> int:
+    """Run the batch method, save the best network, print the summary; 128 + signal if stopped by one."""
+    from mipnn_pyomo.batch import train_batched
+    from mipnn_pyomo.outputs import check_writable
+
+    if args.checkpoint:
+        check_writable(args.checkpoint, "--checkpoint")
+    result = train_batched(dataset, batch_config_from_args(args), checkpoint=args.checkpoint,
+                           scheduler=args.scheduler, workers=args.workers, progress=not (args.quiet or args.json))
+    if args.out:
+        result.network.save(args.out)
+    summary = result.summary()
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"batch method    {summary['method']} (engine {summary['engine']}), {summary['epochs_done']} epoch(s), "
+              f"{summary['batches_solved']} batch solves, {summary['exact_batches']} passed the exactness check")
+        print(f"train accuracy  {100 * result.train_accuracy:.2f}%   validation {100 * result.val_accuracy:.2f}%")
+        print(f"test accuracy   {100 * result.test_accuracy:.2f}%  ({len(dataset.y_test)} samples)")
+        print(f"time            {result.runtime_s:.1f} s" + (f"  (stopped: {result.stopped})" if result.stopped else ""))
+        if args.out:
+            print(f"model written to {args.out}")
+    if result.interrupt_signal:
+        name = signal.Signals(result.interrupt_signal).name
+        print(f"interrupted by {name}: best network {'saved to ' + args.out if args.out else 'not saved (no --out)'}",
+              file=sys.stderr)
+        return 128 + int(result.interrupt_signal)
+    return 0
