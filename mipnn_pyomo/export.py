@@ -21,6 +21,8 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
+
 FORMATS = ("lp", "mps")
 
 
@@ -57,66 +59,35 @@ def export_instance(instance, path, format: str | None = None, readable_names: b
 
 
 def _write_mps(model, path: Path, readable_names: bool) -> None:
+    """The model's matrices (:func:`~mipnn_pyomo.solvers.standard_form.compile_standard_form`:
+    Pyomo's LinearStandardFormCompiler, ranged rows merged back) into a ``highspy.HighsLp`` that
+    HiGHS writes as MPS."""
     import highspy
-    import numpy as np
-    from pyomo.common.enums import ObjectiveSense
-    from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
-    from mipnn_pyomo.errors import ModelConfigError
+    from mipnn_pyomo.solvers.standard_form import compile_standard_form
 
-    # mixed_form: rows keep their sense (<=, ==, >=) and sign; set_sense=None: keep the objective's sense.
-    form = LinearStandardFormCompiler().write(model, mixed_form=True, set_sense=None)
-    if len(form.objectives) > 1:
-        raise ModelConfigError(f"cannot write {len(form.objectives)} objectives to MPS")
-    columns, rows = form.columns, form.rows
-    n_cols = len(columns)
-
-    # Row bounds. A ranged constraint comes out as two consecutive rows of the same constraint
-    # (upper bound, then lower bound) with the same coefficients: merge them back into one row.
-    inf = highspy.kHighsInf
-    kind = np.fromiter((r.bound_type for r in rows), np.int8, len(rows))
-    rhs = np.asarray(form.rhs, dtype=np.float64).reshape(-1)
-    row_lower = np.where(kind <= 0, rhs, -inf)
-    row_upper = np.where(kind >= 0, rhs, inf)
-    A = form.A
-    second = [i for i in range(1, len(rows)) if rows[i].constraint is rows[i - 1].constraint]
-    if second:
-        second = np.array(second)
-        row_lower[second - 1] = row_lower[second]
-        keep = np.ones(len(rows), dtype=bool)
-        keep[second] = False
-        row_lower, row_upper, A = row_lower[keep], row_upper[keep], A[keep, :]
-        rows = [r for r, k in zip(rows, keep) if k]
-    A = A.tocsc()
+    sf = compile_standard_form(model)
+    A = sf.A.tocsc()
     A.sort_indices()
-
     lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = n_cols, len(rows)
-    if form.objectives:
-        lp.col_cost_ = form.c.toarray()[0]
-        lp.offset_ = float(form.c_offset[0])
-        if form.objectives[0].sense == ObjectiveSense.maximize:
-            lp.sense_ = highspy.ObjSense.kMaximize
-    else:
-        lp.col_cost_ = np.zeros(n_cols)
-    bounds = [v.bounds for v in columns]
-    lp.col_lower_ = np.array([-inf if lb is None else lb for lb, _ in bounds], dtype=np.float64)
-    lp.col_upper_ = np.array([inf if ub is None else ub for _, ub in bounds], dtype=np.float64)
+    lp.num_col_, lp.num_row_ = len(sf.columns), len(sf.row_lower)
+    lp.col_cost_, lp.offset_ = sf.cost, sf.offset
+    if sf.sense == "maximize":
+        lp.sense_ = highspy.ObjSense.kMaximize
+    lp.col_lower_, lp.col_upper_ = sf.col_lower, sf.col_upper
     integer, continuous = highspy.HighsVarType.kInteger, highspy.HighsVarType.kContinuous
-    lp.integrality_ = [integer if v.is_integer() else continuous for v in columns]
-    lp.row_lower_, lp.row_upper_ = row_lower, row_upper
+    lp.integrality_ = [integer if flag else continuous for flag in sf.integer]
+    lp.row_lower_, lp.row_upper_ = sf.row_lower, sf.row_upper
     lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = n_cols, len(rows)
+    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = lp.num_col_, lp.num_row_
     lp.a_matrix_.start_ = A.indptr.astype(np.int32)
     lp.a_matrix_.index_ = A.indices.astype(np.int32)
     lp.a_matrix_.value_ = A.data.astype(np.float64)
     if readable_names:  # HiGHS turns blanks into "_"; without names it writes c0.., r0..
-        lp.col_names_ = [v.name for v in columns]
-        lp.row_names_ = [r.constraint.name for r in rows]
-
+        lp.col_names_ = [v.name for v in sf.columns]
+        lp.row_names_ = [c.name for c in sf.row_constraints]
     h = _quiet_highs()
-    status = h.passModel(lp)
-    if status == highspy.HighsStatus.kError:
+    if h.passModel(lp) == highspy.HighsStatus.kError:
         raise RuntimeError(f"HiGHS rejected the compiled model of {model.name!r}")
     if h.writeModel(str(path)) == highspy.HighsStatus.kError:
         raise OSError(f"HiGHS could not write {path}")

@@ -33,3 +33,22 @@ def random_instance(seed: int, n: int = 12, d: int = 4, n_classes: int = 2):
     y = rng.integers(0, n_classes, size=n)
     y[:n_classes] = np.arange(n_classes)
     return X, y
+
+
+@pytest.fixture(scope="session")
+def adult():
+    """The bundled Adult data set, loaded once per test session."""
+    from mipnn_pyomo.data import load_adult
+
+    return load_adult()
+
+
+def require_solver(name: str):
+    """The adapter of solver ``name``, or skip the test with the reason it is unavailable."""
+    from mipnn_pyomo.solvers import get_solver
+
+    adapter = get_solver(name)
+    ok, reason = adapter.availability()
+    if not ok:
+        pytest.skip(f"{name} not available: {reason}")
+    return adapter

@@ -15,17 +15,7 @@ from mipnn_pyomo.solvers.base import progress_printer
 from mipnn_pyomo.training import train_network
 
 
-@pytest.fixture(scope="module")
-def adult():
-    return load_adult()
-
-
-def _require(name: str):
-    adapter = get_solver(name)
-    ok, reason = adapter.availability()
-    if not ok:
-        pytest.skip(f"{name} not available: {reason}")
-    return adapter
+from conftest import require_solver as _require  # noqa: E402
 
 
 def test_cbc_takes_a_valid_gd_start_and_never_returns_less(adult):

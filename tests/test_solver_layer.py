@@ -25,17 +25,7 @@ from mipnn_pyomo.training import check_exactness, train_network, train_on_datase
 ALL_SOLVERS = ["highs", "gurobi", "cbc"]
 
 
-@pytest.fixture(scope="module")
-def adult():
-    return load_adult()
-
-
-def _require(name: str):
-    adapter = get_solver(name)
-    ok, reason = adapter.availability()
-    if not ok:
-        pytest.skip(f"{name} not available: {reason}")
-    return adapter
+from conftest import require_solver as _require  # noqa: E402
 
 
 def _instance(adult, n=20, hidden=(2,), objective="sat-margin", seed=0):

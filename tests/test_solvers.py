@@ -23,17 +23,7 @@ OBJECTIVES = ["max-correct", "min-hinge", "sat-margin"]
 ALL_SOLVERS = ["highs", "gurobi", "cbc"]
 
 
-@pytest.fixture(scope="module")
-def adult():
-    return load_adult()
-
-
-def _require(name: str):
-    adapter = get_solver(name)
-    ok, reason = adapter.availability()
-    if not ok:
-        pytest.skip(f"{name} not available: {reason}")
-    return adapter
+from conftest import require_solver as _require  # noqa: E402
 
 
 def _train(adult, n, seed, hidden=(2,), **kw):
