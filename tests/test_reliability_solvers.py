@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mipnn_pyomo.data import load_adult
 from mipnn_pyomo.formulation import ProblemData
 from mipnn_pyomo.instance import build_instance
 from mipnn_pyomo.network import IntegerNetwork

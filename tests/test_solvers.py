@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from mipnn_pyomo.cli import main
-from mipnn_pyomo.data import load_adult
 from mipnn_pyomo.errors import SolverUnavailableError
 from mipnn_pyomo.formulation import ProblemData
 from mipnn_pyomo.instance import build_instance
