@@ -33,6 +33,14 @@ try:
     SOLVERS[SolverName.CBC] = CbcAdapter
 except ImportError:  # pragma: no cover
     pass
+try:
+    from mipnn_pyomo.solvers.cpsat import CpsatAdapter
+    from mipnn_pyomo.solvers.scip import ScipAdapter
+
+    SOLVERS[SolverName.CPSAT] = CpsatAdapter
+    SOLVERS[SolverName.SCIP] = ScipAdapter
+except ImportError:  # pragma: no cover
+    pass
 
 
 def solver_names() -> list[str]:

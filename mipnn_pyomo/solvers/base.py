@@ -87,6 +87,8 @@ class SolverName(str, enum.Enum):
     HIGHS = "highs"
     GUROBI = "gurobi"
     CBC = "cbc"
+    CPSAT = "cpsat"
+    SCIP = "scip"
 
 
 class Termination(str, enum.Enum):
