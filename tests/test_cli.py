@@ -100,7 +100,7 @@ def test_solvers_lists_every_solver(capsys):
     code, out, err = run(capsys, "solvers", "--json")
     assert code == 0
     rows = {r["solver"]: r for r in json.loads(out)}
-    assert set(rows) == {"highs", "gurobi", "cbc"}
+    assert set(rows) == {"highs", "gurobi", "cbc", "cpsat", "scip"}
     assert rows["highs"]["available"] is True and rows["highs"]["version"]
 
 

@@ -84,7 +84,7 @@ def test_heuristic_construction_is_the_start(solver):
     sources = [inc.source for inc in on.solve.incumbents]
     assert SOURCE_CONSTRUCTION in sources and on.exactness.ok
     assert get_solver(solver).START_ACCEPTED[0] in on.solve.log  # the construction was the engine's start
-    off = _train(solver, n=20, target_accuracy=None, heuristic=False)
+    off = _train(solver, n=20, target_accuracy=None, heuristic=False, time_limit=6)
     assert SOURCE_CONSTRUCTION not in [inc.source for inc in off.solve.incumbents]
 
 

@@ -766,7 +766,7 @@ def test_cli_two_processes_write_one_database(tmp_path):
 # ------------------------------------------------------------------------------- formerly known gaps
 
 
-@pytest.mark.parametrize("solver", ["highs", "gurobi", "cbc"])
+@pytest.mark.parametrize("solver", ["highs", "gurobi", "cbc", "cpsat", "scip"])
 def test_weights_of_all_zero_features_in_no_row(solver):
     """A feature that is zero in every training sample leaves its first-layer weights in no
     constraint when fix_unused_inputs is off (always so for variant="paper"): the solve must still
