@@ -100,7 +100,8 @@ def solve_scip(instance, *, time_limit: float | None, threads: int | None = None
                start_network=None, on_solution: OnSolution | None = None,
                should_stop: Callable[[], bool] | None = None, mip_gap: float | None = None,
                params: Mapping[str, Any] | None = None, verbose: bool = False) -> EngineResult:
-    """Solve ``instance`` with SCIP (module docstring). ``threads`` is ignored (sequential B&B)."""
+    """Solve ``instance`` with SCIP (module docstring). ``threads`` is ignored (sequential B&B);
+    ``time_limit`` covers building SCIP's model and adding the start too."""
     pyscipopt, ScipPersistent = require_scip()
     t0 = time.perf_counter()
     opt = ScipPersistent()
@@ -114,7 +115,8 @@ def solve_scip(instance, *, time_limit: float | None, threads: int | None = None
     scip.includeEventhdlr(handler, "mipnn_incumbents", "incumbents to the caller; stop on request")
     try:
         opt.solve(instance.model, load_solutions=False, raise_exception_on_nonoptimal_result=False,
-                  time_limit=time_limit, tee=bool(verbose),
+                  time_limit=None if time_limit is None else max(0.01, time_limit - (time.perf_counter() - t0)),
+                  tee=bool(verbose),
                   solver_options=solver_params(seed=seed, mip_gap=mip_gap, params=params))
     except (KeyError, LookupError, ValueError) as exc:
         raise ModelConfigError(f"bad SCIP parameter: {exc}") from None
