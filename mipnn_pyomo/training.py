@@ -113,6 +113,11 @@ class TrainResult:
     exactness: ExactnessReport | None
     warm_start: dict[str, Any] | None = None
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (and deep-copied) without ``instance``: its Pyomo model holds local functions
+        that cannot be pickled (e.g. a pickled estimator's ``training_record_``)."""
+        return {**self.__dict__, "instance": None}
+
     @property
     def status(self) -> str:
         return self.solve.termination.value

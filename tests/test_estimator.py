@@ -83,3 +83,13 @@ def test_scikit_learn_estimator_checks_selected():
             check(estimator)
             ran.add(name)
     assert ran == SELECTED_CHECKS, SELECTED_CHECKS - ran
+
+
+def test_fitted_estimator_pickles_without_the_pyomo_model(separable_data):
+    import pickle
+
+    X, y = separable_data
+    clf = MIPNetClassifier(hidden=(2,), P=1, time_limit=30).fit(X, y)
+    clone = pickle.loads(pickle.dumps(clf))
+    assert clone.training_record_.result.instance is None
+    assert (clone.predict(X) == clf.predict(X)).all()
