@@ -127,3 +127,16 @@ def test_train_gd_method_and_gd_warm_start(tmp_path, capsys):
     assert s2["train_indices"] == s["train_indices"]
     # min-hinge minimises: the MIP is never worse than its start
     assert s2["objective_value"] <= s2["warm_start"]["objective_value"] + 1e-6
+
+
+def test_two_sided_output_products_flag_reaches_the_model(tmp_path):
+    """--two-sided-output-products writes all four product rows of the output layer: more rows
+    in the exported model than the default one-sided form."""
+    from mipnn_pyomo.cli import main
+
+    sizes = {}
+    for name, extra in (("one", []), ("two", ["--two-sided-output-products"])):
+        out = tmp_path / f"{name}.lp"
+        assert main(["export", "--n-train", "12", "--hidden", "2", "--out", str(out), "--quiet"] + extra) == 0
+        sizes[name] = out.read_text().count("\nc_")
+    assert sizes["two"] > sizes["one"] > 0

@@ -124,6 +124,8 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
                    help="sign activation written as big-M rows directly (bigm) or as a pyomo.gdp disjunction (gdp)")
     g.add_argument("--symmetry-breaking", action="store_true", help="order first-layer hidden neurons by bias")
     g.add_argument("--hinge-breakpoints", type=int, default=None, help="breakpoints of min-hinge's PWL loss")
+    g.add_argument("--two-sided-output-products", action="store_true",
+                   help="all four product rows in the output layer (default: one-sided where the objective allows)")
 
 
 def add_solver_arguments(p: argparse.ArgumentParser) -> None:
@@ -185,6 +187,7 @@ def formulation_from_args(args):
         symmetry_breaking=args.symmetry_breaking,
         hinge_breakpoints=args.hinge_breakpoints,
         margin=args.margin,
+        one_sided_output_products=not args.two_sided_output_products,
     )
 
 
