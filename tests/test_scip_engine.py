@@ -10,10 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import random_instance
 from mipnn_pyomo.errors import ModelConfigError
-from mipnn_pyomo.formulation import FormulationOptions, ProblemData, network_from_values
-from mipnn_pyomo.instance import build_instance
 from mipnn_pyomo.network import IntegerNetwork
 from mipnn_pyomo.objectives import OBJECTIVES
 from mipnn_pyomo.training import check_exactness
@@ -21,33 +18,7 @@ from mipnn_pyomo.training import check_exactness
 pytest.importorskip("pyscipopt", reason="pyscipopt is not installed (pip install pyscipopt)")
 
 from mipnn_pyomo.solvers.scip_engine import solve_scip  # noqa: E402
-
-
-def tiny(objective: str, seed: int = 1, n: int = 8, hidden=(2,), P: int = 1, **options):
-    X, y = random_instance(seed, n=n, d=3)
-    return build_instance(ProblemData(X, y, 2, hidden, P), objective, FormulationOptions(**options))
-
-
-def random_network(instance, seed: int) -> IntegerNetwork:
-    rng = np.random.default_rng(seed)
-    sizes, P = instance.data.layer_sizes, instance.data.P
-    return IntegerNetwork([rng.integers(-P, P + 1, (a, b)) for a, b in zip(sizes[:-1], sizes[1:])],
-                          [rng.integers(-P, P + 1, b) for b in sizes[1:]], P=P)
-
-
-def network_of(instance, weights) -> IntegerNetwork:
-    value = dict(zip(map(id, instance.weight_variables()), weights))
-    return network_from_values(instance.model, instance.data, lambda v: value[id(v)])
-
-
-def highs_optimum(objective: str, **kwargs) -> float:
-    from mipnn_pyomo.solvers import get_solver
-    from mipnn_pyomo.solvers.base import SolveOptions
-
-    result = get_solver("highs").solve(tiny(objective, **kwargs),
-                                       SolveOptions(time_limit=60, threads=1, heuristic=False, target_accuracy=None))
-    assert result.termination.value == "optimal"
-    return result.objective
+from engine_cases import tiny, random_network, network_of, highs_optimum  # noqa: E402
 
 
 @pytest.mark.parametrize("objective", sorted(OBJECTIVES))
