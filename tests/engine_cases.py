@@ -40,3 +40,24 @@ def highs_optimum(objective: str, **kwargs) -> float:
                                        SolveOptions(time_limit=60, threads=1, heuristic=False, target_accuracy=None))
     assert result.termination.value == "optimal"
     return result.objective
+
+
+def assert_exact_optimum(instance, result, objective: str, exact_weights: bool = True) -> None:
+    """An engine core's optimal result on ``tiny(objective)``: its weights are the model's loaded
+    values, its objective is the forward pass's and HiGHS's optimum, its bound closes the gap, the
+    exactness check passes and the timeline ends at the optimum."""
+    import pytest
+
+    from mipnn_pyomo.training import check_exactness
+
+    assert result.status == "optimal" and result.has_solution
+    result.load_into_model()
+    network = instance.loaded_network()
+    loaded = [v.value for v in instance.weight_variables()]
+    assert np.array_equal(result.weights, loaded) if exact_weights else np.allclose(result.weights, loaded)
+    assert result.objective == pytest.approx(instance.evaluate(network), abs=1e-6)
+    report = check_exactness(instance, network)
+    assert report.activations_match and report.scores_match and report.objective_consistent
+    assert result.objective == pytest.approx(highs_optimum(objective), abs=1e-6)
+    assert result.bound == pytest.approx(result.objective, abs=1e-6)
+    assert result.timeline and result.timeline[-1][1] == pytest.approx(result.objective)

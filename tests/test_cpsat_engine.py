@@ -20,12 +20,11 @@ from mipnn_pyomo.solvers.standard_form import (
     integer_form,
     integral_scale,
 )
-from mipnn_pyomo.training import check_exactness
 
 pytest.importorskip("ortools.sat.python.cp_model", reason="OR-Tools is not installed (pip install ortools)")
 
 from mipnn_pyomo.solvers.cpsat_engine import compile_cpsat, is_product_variable, solve_cpsat  # noqa: E402
-from engine_cases import tiny, random_network, highs_optimum  # noqa: E402
+from engine_cases import assert_exact_optimum, tiny, random_network  # noqa: E402
 
 
 # --------------------------------------------------------------------------- exact scaling
@@ -84,16 +83,7 @@ def test_min_hinge_with_rounded_chords_is_refused_with_the_row_named():
 def test_cpsat_optimum_is_exact_and_equals_highs(objective):
     instance = tiny(objective)
     result = solve_cpsat(instance, time_limit=30, threads=2, seed=0)
-    assert result.status == "optimal" and result.has_solution
-    result.load_into_model()
-    network = instance.loaded_network()
-    assert np.array_equal(result.weights, [v.value for v in instance.weight_variables()])
-    assert result.objective == pytest.approx(instance.evaluate(network), abs=1e-6)
-    report = check_exactness(instance, network)
-    assert report.activations_match and report.scores_match and report.objective_consistent
-    assert result.objective == pytest.approx(highs_optimum(objective), abs=1e-6)
-    assert result.bound == pytest.approx(result.objective, abs=1e-6)
-    assert result.timeline and result.timeline[-1][1] == pytest.approx(result.objective)
+    assert_exact_optimum(instance, result, objective)
 
 
 def test_gdp_encoding_compiles_to_the_same_optimum():

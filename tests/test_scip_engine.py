@@ -13,28 +13,18 @@ import pytest
 from mipnn_pyomo.errors import ModelConfigError
 from mipnn_pyomo.network import IntegerNetwork
 from mipnn_pyomo.objectives import OBJECTIVES
-from mipnn_pyomo.training import check_exactness
 
 pytest.importorskip("pyscipopt", reason="pyscipopt is not installed (pip install pyscipopt)")
 
 from mipnn_pyomo.solvers.scip_engine import solve_scip  # noqa: E402
-from engine_cases import tiny, random_network, network_of, highs_optimum  # noqa: E402
+from engine_cases import assert_exact_optimum, tiny, random_network, network_of  # noqa: E402
 
 
 @pytest.mark.parametrize("objective", sorted(OBJECTIVES))
 def test_scip_optimum_is_exact_and_equals_highs(objective):
     instance = tiny(objective)
     result = solve_scip(instance, time_limit=30, seed=0)
-    assert result.status == "optimal" and result.has_solution
-    result.load_into_model()
-    network = instance.loaded_network()
-    assert np.allclose(result.weights, [v.value for v in instance.weight_variables()])
-    assert result.objective == pytest.approx(instance.evaluate(network), abs=1e-6)
-    report = check_exactness(instance, network)
-    assert report.activations_match and report.scores_match and report.objective_consistent
-    assert result.objective == pytest.approx(highs_optimum(objective), abs=1e-6)
-    assert result.bound == pytest.approx(result.objective, abs=1e-6)
-    assert result.timeline and result.timeline[-1][1] == pytest.approx(result.objective)
+    assert_exact_optimum(instance, result, objective, exact_weights=False)
 
 
 def test_start_network_is_accepted_and_reported_first():
