@@ -29,6 +29,7 @@ sat-margin (eqs. 20-24)
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 from functools import cached_property
 from typing import Any, Callable
 
@@ -52,22 +53,30 @@ def hinge_function(z: np.ndarray, margin: float) -> np.ndarray:
 
 class HingeLoss:
     """The piecewise-linear squared hinge the MIP minimises: the chords of f(z) = max(0, m - z)^2
-    between ``n`` breakpoints evenly spaced on [-1, 1], the outer chords extended, floored at 0."""
+    between ``n`` breakpoints evenly spaced on [-1, 1], the outer chords extended, floored at 0.
+
+    The chords are computed in exact rational arithmetic (the margin read as the decimal it
+    prints as, e.g. 0.3 = 3/10): breakpoints -1 + 2i/(n-1), so every slope and intercept is a
+    rational with a small denominator and each float cut is the nearest double to it. Engines
+    that need integer coefficients (CP-SAT) recover the rational exactly; rounding the chords
+    (to 12 decimals, as before) made some P (H + 1) fail there."""
 
     def __init__(self, margin: float, n: int):
-        self.z = np.linspace(-1.0, 1.0, int(n))
-        self.f = hinge_function(self.z, margin)
-        self.slopes = np.diff(self.f) / np.diff(self.z)
+        m = Fraction(str(float(margin)))
+        zs = [Fraction(2 * i, int(n) - 1) - 1 for i in range(int(n))]
+        fs = [max(Fraction(0), m - z) ** 2 for z in zs]
+        slopes = [(f1 - f0) / (z1 - z0) for z0, z1, f0, f1 in zip(zs, zs[1:], fs, fs[1:])]
+        self.exact_cuts = _distinct_nonzero([(a, f0 - a * z0) for a, z0, f0 in zip(slopes, zs, fs)])
+        self.z = np.array([float(z) for z in zs])
+        self.f = np.array([float(f) for f in fs])
+        self.slopes = np.array([float(a) for a in slopes])
 
     @cached_property
     def cuts(self) -> list[tuple[float, float]]:
-        """(slope, intercept) of each chord; the chords of f's flat part (slope 0, intercept 0) are
-        dropped since t >= 0 covers them. Duplicates removed (sorting, not pairwise: n may be large)."""
-        intercepts = self.f[:-1] - self.slopes * self.z[:-1]
-        pairs = np.round(np.stack([self.slopes, intercepts], axis=1), 12)
-        pairs = pairs[(np.abs(pairs) >= 1e-12).any(axis=1)]
-        _, first = np.unique(pairs, axis=0, return_index=True)
-        return [(float(a), float(b)) for a, b in pairs[np.sort(first)]]
+        """(slope, intercept) of each chord as floats (each the nearest double to the exact
+        rational); the chords of f's flat part (slope 0, intercept 0) are dropped since t >= 0
+        covers them, duplicates removed (exactly, keeping the first)."""
+        return [(float(a), float(b)) for a, b in self.exact_cuts]
 
     def __call__(self, z: np.ndarray) -> np.ndarray:
         """max(0, max_p alpha_p z + beta_p) of any array z, by interpolation (O(log n) per value)."""
@@ -76,6 +85,11 @@ class HingeLoss:
         value = np.where(z < self.z[0], self.f[0] + self.slopes[0] * (z - self.z[0]), value)
         value = np.where(z > self.z[-1], self.f[-1] + self.slopes[-1] * (z - self.z[-1]), value)
         return np.maximum(value, 0.0)
+
+
+def _distinct_nonzero(pairs: list[tuple[Fraction, Fraction]]) -> list[tuple[Fraction, Fraction]]:
+    """``pairs`` without (0, 0) and without repeats, in first-seen order (a dict: linear time)."""
+    return list(dict.fromkeys(p for p in pairs if p != (0, 0)))
 
 
 def hinge_pwl(z: np.ndarray, cuts: list[tuple[float, float]]) -> np.ndarray:

@@ -13,7 +13,7 @@ import pytest
 
 from mipnn_pyomo.errors import ModelConfigError
 from mipnn_pyomo.network import IntegerNetwork
-from mipnn_pyomo.objectives import OBJECTIVES
+from mipnn_pyomo.objectives import OBJECTIVES, hinge_cuts
 from mipnn_pyomo.solvers.standard_form import (
     InexactScalingError,
     compile_standard_form,
@@ -68,12 +68,21 @@ def test_integer_form_is_integral_and_keeps_the_rows():
     assert all(form.col_lower[j] == 0 and form.col_upper[j] >= worst * form.col_scale[j] - 1e-9 for j in t_cols)
 
 
-def test_min_hinge_with_rounded_chords_is_refused_with_the_row_named():
-    # hinge_cuts rounds chords to 12 decimals; with P (H + 1) = 51 the scale needed is ~10^4, at
-    # which that rounding is visible: no exact integer form exists.
-    instance = tiny("min-hinge", P=3, hidden=(16,))
-    with pytest.raises(InexactScalingError, match=r"hinge_epigraph\["):
-        compile_cpsat(instance)
+@pytest.mark.parametrize("P, hidden", [(3, (16,)), (3, (8,)), (2, (12,))])
+def test_min_hinge_chords_are_exact_for_every_P_and_H(P, hidden):
+    # Chords rounded to 12 decimals made P (H + 1) = 27, 33, 51, ... fail here (no exact integer
+    # scale for hinge_epigraph rows); exact rational chords compile, and a network's forward pass
+    # is a feasible CP-SAT solution whose objective equals the forward pass's.
+    from mipnn_pyomo.objectives import OutputContext
+
+    instance = tiny("min-hinge", P=P, hidden=hidden)
+    exact = OutputContext.of(instance.data, instance.options).hinge.exact_cuts
+    assert all(float(a) == c[0] and float(b) == c[1] for (a, b), c in zip(exact, hinge_cuts(instance.data, instance.options)))
+    hint = random_network(instance, 3)
+    result = solve_cpsat(instance, time_limit=10, threads=1, seed=0, hint_network=hint,
+                         on_solution=lambda weights, objective, bound: True)
+    assert result.start_accepted is True and result.stop_reason == "target"
+    assert result.objective == pytest.approx(instance.evaluate(hint), abs=1e-9)
 
 
 # --------------------------------------------------------------------------- solving

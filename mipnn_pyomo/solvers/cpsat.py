@@ -1,8 +1,7 @@
 """CP-SAT (OR-Tools) on the template, around the engine core :mod:`.cpsat_engine`.
 
 * ``_load`` compiles the instance into an exact all-integer ``CpModel`` (rows scaled, never
-  rounded; an instance without an exact integer scale, e.g. some min-hinge P/H, is refused with
-  one :class:`~.standard_form.InexactScalingError` line, a ModelConfigError).
+  rounded; a model without an exact integer scale is refused with one :class:`~.standard_form.InexactScalingError` line, a ModelConfigError).
 * The MIP start (the caller's warm start, else the heuristic's construction) becomes a complete
   solution hint (``fix_variables_to_their_hinted_value`` off). CP-SAT takes hints only before the
   search: ``heuristic_injection`` is False; the heuristic still improves each incumbent and its
