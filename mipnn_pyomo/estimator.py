@@ -16,6 +16,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from mipnn_pyomo.formulation import FormulationOptions
+from mipnn_pyomo.solvers import DEFAULT_SOLVER
 from mipnn_pyomo.training import make_record, mip_outcome, train_network
 
 
@@ -33,7 +34,7 @@ class MIPNetClassifier(ClassifierMixin, BaseEstimator):
         hidden=(16,),
         P=1,
         objective="sat-margin",
-        solver="highs",
+        solver=DEFAULT_SOLVER,
         time_limit=None,
         target_accuracy=0.9,
         threads=None,

@@ -19,7 +19,7 @@ from mipnn_pyomo.formulation import FormulationOptions, ProblemData, implied_act
 from mipnn_pyomo.instance import TrainingInstance, build_instance
 from mipnn_pyomo.network import IntegerNetwork, row_keys, tie_break_argmax
 from mipnn_pyomo.objectives import get_objective
-from mipnn_pyomo.solvers import SolveOptions, SolveResult, get_solver
+from mipnn_pyomo.solvers import DEFAULT_SOLVER, SolveOptions, SolveResult, get_solver
 
 
 @dataclass
@@ -180,7 +180,7 @@ def train_network(
     hidden: Sequence[int] = (16,),
     P: int = 1,
     objective: str = "sat-margin",
-    solver: str = "highs",
+    solver: str = DEFAULT_SOLVER,
     time_limit: float | None = None,
     threads: int | None = None,
     mip_gap: float | None = None,

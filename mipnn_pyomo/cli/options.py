@@ -9,6 +9,7 @@ import math
 from typing import Any, Callable, Sequence
 
 from mipnn_pyomo.errors import ModelConfigError
+from mipnn_pyomo.solvers import DEFAULT_SOLVER
 
 SEED_LIMIT = 2**31  # every seed is an integer in [0, 2^31): numpy's legacy seeding and every solver accept it
 DEFAULT_HIDDEN = (16,)
@@ -130,7 +131,7 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
 
 def add_solver_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("solver")
-    g.add_argument("--solver", default="highs", help="highs (default) or another solver listed by `mipnn solvers`")
+    g.add_argument("--solver", default=DEFAULT_SOLVER, help=f"{DEFAULT_SOLVER} (default) or another solver listed by `mipnn solvers`")
     g.add_argument("--time-limit", type=positive_float, default=None, help="seconds (none)")
     g.add_argument("--target-accuracy", type=target_accuracy, default=0.9,
                    help="stop once the incumbent's training accuracy reaches this (0.9); 'none' solves to optimality")

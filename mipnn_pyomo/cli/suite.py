@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from mipnn_pyomo.cli.options import positive_float, positive_int
+from mipnn_pyomo.solvers import DEFAULT_SOLVER
 
 
 def add_parsers(sub) -> None:
@@ -13,7 +14,7 @@ def add_parsers(sub) -> None:
     exp = cmds.add_parser("export", help="write NAME.mps.gz, NAME.sol and NAME.json per instance (resumable)")
     exp.add_argument("dir", help="output folder (created if missing)")
     exp.add_argument("--grid", default="default", help="instance grid: default, small or smoke (default: default)")
-    exp.add_argument("--engine", default="highs", help="engine of the reference solve (default: highs)")
+    exp.add_argument("--engine", default=DEFAULT_SOLVER, help=f"engine of the reference solve (default: {DEFAULT_SOLVER})")
     exp.add_argument("--time-limit", type=positive_float, default=600.0, help="seconds per reference solve (600)")
     exp.add_argument("--threads", type=positive_int, default=1, help="solver threads (1)")
     exp.set_defaults(func=cmd_suite_export)

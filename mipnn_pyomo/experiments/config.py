@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from mipnn_pyomo.errors import ConfigError, MipnnError
+from mipnn_pyomo.solvers import DEFAULT_SOLVER
 
 __all__ = ["ExperimentConfig", "MethodSpec", "Cell", "load_config", "parse_config", "GD_METHOD", "BASELINES_METHOD"]
 
@@ -49,7 +50,7 @@ PAPER_TIME_LIMIT = 36000.0
 class MethodSpec:
     objective: str  # an MIP objective name or "gd"
     P: tuple[int, ...] = (1,)
-    solver: str = "highs"
+    solver: str = DEFAULT_SOLVER
     options: dict[str, Any] = field(default_factory=dict)  # train_gd kwargs (gd) or solver options (MIP)
 
     @property
@@ -460,7 +461,7 @@ def parse_config(text: str, where: str = "<config>", base_dir: str | Path | None
         raise ctx.error(("methods",), "missing key 'methods' (add [[methods]] sections)")
     if "sample_sizes" not in raw:
         raise ctx.error(("sample_sizes",), "missing key 'sample_sizes'")
-    solver = _str(ctx, ("solver",), raw.get("solver", "highs")).lower()
+    solver = _str(ctx, ("solver",), raw.get("solver", DEFAULT_SOLVER)).lower()
     dataset, decimals = _parse_dataset(ctx, raw.get("dataset", {"name": "adult"}), base)
     threads = raw.get("threads", 1)
     cfg = ExperimentConfig(

@@ -8,6 +8,8 @@
 from __future__ import annotations
 
 from mipnn_pyomo.errors import SolverError
+
+DEFAULT_SOLVER = "highs"  # the engine used when none is named (docs/solvers.md, "Choosing the default engine")
 from mipnn_pyomo.solvers.base import (
     Capabilities,
     Incumbent,
@@ -62,6 +64,7 @@ def available_solvers() -> list[str]:
 
 __all__ = [
     "Capabilities",
+    "DEFAULT_SOLVER",
     "Incumbent",
     "SOLVERS",
     "SolveOptions",

@@ -23,6 +23,7 @@ from typing import Callable
 
 import numpy as np
 
+from mipnn_pyomo.solvers import DEFAULT_SOLVER
 from mipnn_pyomo.outputs import atomic_write_bytes as atomic_write
 from mipnn_pyomo.suite.catalogue import SuiteInstance, suite_grid
 
@@ -97,7 +98,7 @@ def export_one(point: SuiteInstance, directory: Path, engine: str, time_limit: f
     return meta
 
 
-def export_suite(directory, grid: str = "default", engine: str = "highs", time_limit: float = 600.0,
+def export_suite(directory, grid: str = "default", engine: str = DEFAULT_SOLVER, time_limit: float = 600.0,
                  threads: int = 1, progress: Callable[[str], None] | None = None) -> list[dict]:
     """Export every point of ``grid`` not yet in ``directory``; returns all points' metadata."""
     directory = Path(directory)
