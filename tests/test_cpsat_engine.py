@@ -172,6 +172,20 @@ def test_unknown_cpsat_parameter_is_one_clear_error():
         solve_cpsat(tiny("sat-margin"), time_limit=5, threads=1, seed=0, params={"no_such_parameter": 1})
 
 
+def test_list_parameters_set_repeated_fields_and_the_adapter_reports_them():
+    # e.g. subsolvers = ["core", "max_lp"] (bound-oriented workers, docs/results/engines.md)
+    from mipnn_pyomo.solvers import get_solver
+    from mipnn_pyomo.solvers.base import SolveOptions
+
+    instance = tiny("sat-margin")
+    options = SolveOptions.from_mapping({"subsolvers": ["core", "max_lp"], "linearization_level": 2},
+                                        time_limit=20, threads=2, heuristic=False, target_accuracy=None)
+    result = get_solver("cpsat").solve(instance, options)
+    assert result.solver_params["subsolvers"] == ["core", "max_lp"]
+    assert result.solver_params["linearization_level"] == 2
+    assert result.termination.value == "optimal" and result.objective == result.bound
+
+
 def _network(instance, weights) -> IntegerNetwork:
     """The network of a weight vector in instance.weight_variables() order (w then b)."""
     from mipnn_pyomo.formulation import network_from_values

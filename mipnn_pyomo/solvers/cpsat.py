@@ -69,7 +69,8 @@ class CpsatAdapter(SolverAdapter):
         session.params = dict(params)
         probe = require_ortools().CpSolver()
         configure_solver(probe, time_limit=None, threads=None, seed=None, params=params)
-        held = {key: getattr(probe.parameters, key) for key in params}
+        held = {key: (list(v) if not isinstance(v := getattr(probe.parameters, key), (int, float, str, bool)) else v)
+                for key in params}
         held.update(fix_variables_to_their_hinted_value=False, catch_sigint_signal=False)
         return held
 

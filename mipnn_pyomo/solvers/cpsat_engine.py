@@ -158,7 +158,11 @@ def configure_solver(solver, *, time_limit, threads, seed, mip_gap=None, params:
     p.log_search_progress = bool(verbose)
     for key, value in (params or {}).items():
         try:
-            setattr(p, key, value)
+            if isinstance(value, (list, tuple)):  # a repeated field, e.g. subsolvers = ["core", "max_lp"]
+                getattr(p, key).clear()
+                getattr(p, key).extend(value)
+            else:
+                setattr(p, key, value)
         except (AttributeError, TypeError, ValueError) as exc:
             raise ModelConfigError(f"bad CP-SAT parameter {key} = {value!r}: {exc}") from None
     p.fix_variables_to_their_hinted_value = False  # set last: ``params`` cannot change these two
