@@ -151,5 +151,28 @@ def test_suite_command_line(smoke_suite, tmp_path, capsys):
     assert main(["suite", "run", str(tmp_path / "empty"), "--solver", "highs", "--out", str(out)]) == 2
     assert main(["suite", "export", str(tmp_path / "x"), "--grid", "nope"]) == 2
     assert main(["suite", "run", str(smoke_suite), "--solver", "nosuch", "--out", str(out)]) == 2
+    assert main(["suite", "export", str(tmp_path / "x"), "--grid", "smoke", "--best-known", str(tmp_path / "none")]) == 2
     err = capsys.readouterr().err
     assert "no suite instances" in err and "unknown suite grid 'nope'" in err and "unknown solver 'nosuch'" in err
+    assert "--best-known" in err and "not a folder" in err
+
+
+def test_best_known_network_files_replace_a_worse_reference_only(tmp_path):
+    from engine_cases import random_network
+    from mipnn_pyomo.network import IntegerNetwork
+    from mipnn_pyomo.suite.build import better_known, load_networks
+
+    point = suite_grid("smoke")[0]
+    instance, _ = point.build()
+    net = random_network(instance, 5)
+    net.save(tmp_path / "run.json")
+    (tmp_path / "notes.json").write_text('{"not": "a network"}')
+    other = IntegerNetwork([np.ones((net.n_inputs, 3)), np.ones((3, 2))], [np.zeros(3), np.zeros(2)], P=1)
+    other.save(tmp_path / "wider.json")
+    candidates = load_networks(tmp_path)
+    assert [name for name, _ in candidates] == ["run.json", "wider.json"]
+    value = instance.evaluate(net)
+    worse = value - 1 if instance.spec.maximises else value + 1
+    found = better_known(instance, worse, candidates)
+    assert found is not None and found[2] == "run.json" and found[1] == pytest.approx(value)
+    assert better_known(instance, value, candidates) is None  # equal is not better; "wider" has another shape

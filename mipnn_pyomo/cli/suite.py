@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
+from mipnn_pyomo.errors import ConfigError
 from mipnn_pyomo.cli.options import positive_float, positive_int
 from mipnn_pyomo.solvers import DEFAULT_SOLVER
 
@@ -17,6 +19,8 @@ def add_parsers(sub) -> None:
     exp.add_argument("--engine", default=DEFAULT_SOLVER, help=f"engine of the reference solve (default: {DEFAULT_SOLVER})")
     exp.add_argument("--time-limit", type=positive_float, default=600.0, help="seconds per reference solve (600)")
     exp.add_argument("--threads", type=positive_int, default=1, help="solver threads (1)")
+    exp.add_argument("--best-known", metavar="DIR", help="folder of network files (e.g. benchmarks/results/engines/"
+                     "networks): a better network than the reference solve's becomes the best known solution")
     exp.set_defaults(func=cmd_suite_export)
     run = cmds.add_parser("run", help="solve every instance with one engine; one CSV row each (resumable)")
     run.add_argument("dir", help="a folder written by `mipnn suite export`")
@@ -45,7 +49,10 @@ def cmd_suite_export(args) -> int:
     suite_grid(args.grid)  # validates the name before any work
     get_solver(args.engine).require_available()
     check_writable_directory(args.dir, "suite folder")
-    metas = export_suite(args.dir, args.grid, args.engine, args.time_limit, args.threads, progress=_say)
+    if args.best_known is not None and not Path(args.best_known).is_dir():
+        raise ConfigError(f"--best-known {args.best_known}: not a folder")
+    metas = export_suite(args.dir, args.grid, args.engine, args.time_limit, args.threads, progress=_say,
+                         best_known=args.best_known)
     print(f"{len(metas)} instances in {args.dir}")
     return 0
 

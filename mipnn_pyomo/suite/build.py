@@ -67,8 +67,40 @@ def reference_solve(instance, engine: str, time_limit: float, threads: int):
     return get_solver(engine).solve(instance, options)
 
 
-def export_one(point: SuiteInstance, directory: Path, engine: str, time_limit: float, threads: int) -> dict:
-    """Write NAME.mps.gz, NAME.sol and NAME.json of one suite point; returns the metadata."""
+def load_networks(directory) -> list[tuple[str, object]]:
+    """(file name, IntegerNetwork) of every ``*.json`` network in ``directory`` (e.g. the networks
+    benchmarks/run_engines.py saved); files that are not networks are skipped."""
+    from mipnn_pyomo.network import IntegerNetwork
+
+    networks = []
+    for path in sorted(Path(directory).glob("*.json")):
+        try:
+            networks.append((path.name, IntegerNetwork.load(path)))
+        except Exception:  # noqa: BLE001 - not a network file: skip it
+            continue
+    return networks
+
+
+def better_known(instance, objective: float, candidates) -> tuple[object, float, str] | None:
+    """The candidate network with the best forward-pass objective on ``instance`` if it beats
+    ``objective`` (same architecture and P, and feasible for the objective's rows), else None.
+    Any such network is a complete MIP solution of the instance (start values by forward pass)."""
+    data, spec = instance.data, instance.spec
+    best = None
+    for name, net in candidates:
+        if net.hidden != list(data.hidden) or net.n_inputs != data.n_features or net.P != data.P:
+            continue
+        value = float(spec.search_value(net.output_scores(data.X), instance.outputs))
+        if np.isfinite(value) and spec.better(spec.in_mip_sense(value), objective if best is None else best[1]):
+            best = (net, spec.in_mip_sense(value), name)
+    return best
+
+
+def export_one(point: SuiteInstance, directory: Path, engine: str, time_limit: float, threads: int,
+               candidates=()) -> dict:
+    """Write NAME.mps.gz, NAME.sol and NAME.json of one suite point; returns the metadata. A
+    ``candidates`` network (name, network) better than the reference solve's becomes the best known
+    solution (``best_known.source`` names it; the bound stays the reference solve's)."""
     from mipnn_pyomo.export import export_instance
     from mipnn_pyomo.objectives import objective_upper_limit
     from mipnn_pyomo.training import check_exactness
@@ -79,7 +111,11 @@ def export_one(point: SuiteInstance, directory: Path, engine: str, time_limit: f
         atomic_write(directory / f"{point.name}.mps.gz", gzip.compress(mps.read_bytes(), mtime=0))
     result = reference_solve(instance, engine, time_limit, threads)
     exact = check_exactness(instance, result.network).ok
-    lines, objective = solution_lines(instance, result.network)
+    network, source = result.network, f"reference solve ({result.solver})"
+    better = better_known(instance, instance.evaluate(network), candidates)
+    if better is not None:
+        network, source = better[0], f"network file {better[2]}"
+    lines, objective = solution_lines(instance, network)
     atomic_write(directory / f"{point.name}.sol", ("\n".join(lines) + "\n").encode())
     meta = {
         **point.to_dict(),
@@ -91,7 +127,8 @@ def export_one(point: SuiteInstance, directory: Path, engine: str, time_limit: f
         "best_known": {"objective": objective, "bound": result.bound, "termination": result.termination.value,
                        "engine": result.solver, "engine_version": result.solver_version,
                        "time_limit_s": time_limit, "threads": threads, "wall_s": round(result.wall_s, 3),
-                       "train_accuracy": result.train_accuracy, "exact": exact},
+                       "train_accuracy": network.accuracy(instance.data.X, instance.data.y), "exact": exact,
+                       "source": source},
         "grade": grade(result.termination.value, result.wall_s),
     }
     atomic_write(directory / f"{point.name}.json", (json.dumps(meta, indent=1) + "\n").encode())
@@ -99,8 +136,11 @@ def export_one(point: SuiteInstance, directory: Path, engine: str, time_limit: f
 
 
 def export_suite(directory, grid: str = "default", engine: str = DEFAULT_SOLVER, time_limit: float = 600.0,
-                 threads: int = 1, progress: Callable[[str], None] | None = None) -> list[dict]:
-    """Export every point of ``grid`` not yet in ``directory``; returns all points' metadata."""
+                 threads: int = 1, progress: Callable[[str], None] | None = None, best_known=None) -> list[dict]:
+    """Export every point of ``grid`` not yet in ``directory``; returns all points' metadata.
+    ``best_known``: a folder of network files whose best network per instance, when better than
+    the reference solve's, becomes the instance's best known solution."""
+    candidates = load_networks(best_known) if best_known is not None else []
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     metas = []
@@ -110,7 +150,7 @@ def export_suite(directory, grid: str = "default", engine: str = DEFAULT_SOLVER,
             metas.append(json.loads(meta_path.read_text()))
             continue
         t0 = time.perf_counter()
-        metas.append(export_one(point, directory, engine, time_limit, threads))
+        metas.append(export_one(point, directory, engine, time_limit, threads, candidates))
         if progress is not None:
             best = metas[-1]["best_known"]
             progress(f"{point.name}: {best['termination']}, objective {best['objective']:g}, "
