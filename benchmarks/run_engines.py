@@ -74,6 +74,7 @@ TARGET_VARIANTS = {  # name -> extra train kwargs (JSON-able); every one: cpsat,
     "two-sided": {"formulation": {"one_sided_output_products": False}},
     "gd-hint": {"warm_start": "gd"},
     "symmetry": {"formulation": {"symmetry_breaking": True}},
+    "highs": {"engine": "highs"},  # the reference MIP solver on the same 2 cores
     "ls-worker": {"solver_options": {"num_violation_ls": 1}},
     "no-lp": {"solver_options": {"linearization_level": 0}},
 }
@@ -81,8 +82,8 @@ TARGET_VARIANTS = {  # name -> extra train kwargs (JSON-able); every one: cpsat,
 
 def plan_target(variants=None, seeds=(0,)) -> list[dict]:
     names = variants or list(TARGET_VARIANTS)
-    return [config("target", "cpsat", "sat-margin", 1, 280, seed=s, time_limit=120, threads=2, variant=v,
-                   **TARGET_VARIANTS[v]) for v in names for s in seeds]
+    return [config("target", "cpsat", "sat-margin", 1, 280, seed=s, time_limit=120, threads=2, variant=v)
+            | TARGET_VARIANTS[v] for v in names for s in seeds]
 
 
 BOUND_VARIANTS = {  # name -> (hidden, extra train kwargs); CP-SAT, 2 workers, 60 s, N = 100, heuristic on
