@@ -166,7 +166,8 @@ def run_one(cfg: dict) -> dict:
         kwargs["warm_start"] = cfg["warm_start"]
     try:
         # the instance is always Adult's rows drawn with seed 0; ``seed`` is the solver's seed
-        record = train_on_dataset(load_adult(), cfg["n"], 0, seed=cfg["seed"], **kwargs)
+        kwargs["solver_options"] = {**kwargs.get("solver_options", {}), "seed": cfg["seed"]}
+        record = train_on_dataset(load_adult(), cfg["n"], 0, **kwargs)
     except MipnnError as exc:
         return row | {"status": "error", "note": str(exc)[:300]}
     res, s = record.result, record.result.solve
