@@ -133,6 +133,8 @@ def machine_line(df: pd.DataFrame) -> str:
 
 def write_report(csv_path: Path, out: Path) -> None:
     df = pd.read_csv(csv_path)
+    key = ["section", "variant", "engine", "objective", "P", "n", "seed", "heuristic", "time_limit", "threads"]
+    df = df.drop_duplicates(key, keep="last")  # a configuration run twice (a requeued run): the later row
     findings = ""
     if out.exists():
         text = out.read_text()

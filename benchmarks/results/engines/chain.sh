@@ -4,9 +4,9 @@
 cd "$(dirname "$0")/../../.." || exit 1
 PY=.venv/bin/python
 S=benchmarks/run_engines.py
-$PY $S run target --variants default --seeds 0 1 2
-$PY $S run target --variants highs --seeds 0
+$PY $S run target --variants default --seeds 0 2
 $PY $S run bound --variants h16-core-maxlp-symmetry h1-core-maxlp-symmetry
+$PY $S run target --variants highs --seeds 0
 $PY $S run grid-priority
 $PY $S run noheur
 $PY $S run target --variants two-sided gd-hint --seeds 0
