@@ -7,8 +7,9 @@ once, here; an adapter only fills in small hooks.
 The flow (``SolverAdapter.solve``)::
 
     guard signals (SIGINT/SIGTERM -> flag)         one clock: the time limit covers all of it
+    start   = warm start, else the heuristic's construction (heuristics.driver): first, so that
+                                                   the timeline has it before the model is loaded
     session = _load(instance)                      build the solver's model
-    start   = warm start, else the heuristic's construction (heuristics.driver)
     if time is left and the target is not met yet:
         params = solver_params(...)                normalised options -> OPTION_NAMES, + DEFAULTS, + extra
         _apply_options(session, params)            -> the values the solver really holds
@@ -555,9 +556,10 @@ class SolverAdapter(ABC):
         ctx = SolveContext(instance, options, IncumbentMonitor(instance, options, t0), t0)
         outcome, start_refused, load_s = None, None, 0.0
         with sigint_as_flag(ctx.monitor):
-            session = self._load(instance)
-            load_s = ctx.elapsed()
             self._prepare_start(ctx, warm_start)
+            started_load = ctx.elapsed()
+            session = self._load(instance)
+            load_s = ctx.elapsed() - started_load
             left = ctx.time_left()
             if not ctx.should_stop and (left is None or left > 0.05):
                 ctx.params = self._apply_options(session, self.solver_params(instance, options, left))
