@@ -15,11 +15,12 @@ from typing import Any, Sequence
 import numpy as np
 
 from mipnn_pyomo.errors import ExactnessError, ModelConfigError
+from mipnn_pyomo.solvers import DEFAULT_SOLVER  # its own line: the default engine (solvers/__init__.py)
 from mipnn_pyomo.formulation import FormulationOptions, ProblemData, implied_activations_and_scores
 from mipnn_pyomo.instance import TrainingInstance, build_instance
 from mipnn_pyomo.network import IntegerNetwork, row_keys, tie_break_argmax
 from mipnn_pyomo.objectives import get_objective
-from mipnn_pyomo.solvers import DEFAULT_SOLVER, SolveOptions, SolveResult, get_solver
+from mipnn_pyomo.solvers import SolveOptions, SolveResult, get_solver
 
 
 @dataclass
