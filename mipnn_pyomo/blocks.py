@@ -187,13 +187,14 @@ def margin_start(m, network: IntegerNetwork, X: np.ndarray, eps_first: float) ->
 
 
 def tie_preference(y: np.ndarray, X: np.ndarray, n_classes: int, decimals: int, tie_seed: int = 0) -> np.ndarray:
-    """delta[k, j] (N, n_classes): 0 where the tie rule of :func:`network.tie_break_argmax` (keys
+    """delta[k, j] (N, n_classes): 0 where j = y_k or the tie rule of :func:`network.tie_break_argmax` (keys
     drawn per row from (tie_seed, row key)) prefers y_k to output j on sample k, else 1."""
     keys = row_keys(X, decimals)
     delta = np.ones((len(y), n_classes), dtype=np.int64)
     for k, key in enumerate(keys.tolist()):
         draws = np.random.default_rng([int(tie_seed) & 0xFFFFFFFF, int(key)]).random(n_classes)
         delta[k] = np.where(draws[int(y[k])] > draws, 0, 1)
+        delta[k, int(y[k])] = 0  # the true class against itself: no row
     return delta
 
 
@@ -224,6 +225,13 @@ def accuracy_floor_data(X: np.ndarray, y: np.ndarray, n_classes: int, decimals: 
         "true_class": {k: int(c) for k, c in enumerate(y)},
         "min_correct": {None: int(min_correct)},
     }
+
+
+def correct_counts(S: np.ndarray, y: np.ndarray, delta: np.ndarray) -> np.ndarray:
+    """Samples predicted correctly (ties by ``delta``) for stacks of output scores S (..., N, n_out):
+    s[y_k] - s[j] >= delta[k, j] for every j."""
+    true = S[..., np.arange(len(y)), y][..., None]
+    return np.all(true - S >= delta, axis=-1).sum(axis=-1)
 
 
 def accuracy_start(m, network: IntegerNetwork, X: np.ndarray, y: np.ndarray) -> list:

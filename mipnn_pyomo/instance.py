@@ -6,6 +6,7 @@ import gc
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pyomo.environ as pyo
@@ -112,6 +113,30 @@ class TrainingInstance:
 
     def holds_met(self, network: IntegerNetwork) -> bool:
         return all(hold.met_by(self, network) for hold in self.holds)
+
+    @property
+    def holds_on_scores(self) -> bool:
+        """Every hold is a function of the output scores (the local search can keep them)."""
+        return all(h.name == ACCURACY or get_objective(h.name).score_based for h in self.holds)
+
+    @cached_property
+    def tie_delta(self) -> np.ndarray:
+        d = self.data
+        return blocks.tie_preference(d.y, d.X, d.n_classes, d.decimals)
+
+    def scores_keep_holds(self, S: np.ndarray) -> np.ndarray:
+        """For stacks of output scores S (..., N, n_out): where every (score-based) hold is kept."""
+        ok = np.ones(np.shape(S)[:-2], dtype=bool)
+        for hold in self.holds:
+            if hold.name == ACCURACY:
+                ok &= blocks.correct_counts(S, self.data.y, self.tie_delta) >= hold.value
+                continue
+            spec = get_objective(hold.name)
+            value = np.asarray(spec.value(S, self.outputs), dtype=float)
+            tol = 1e-6 * max(1.0, abs(hold.value))
+            ok &= spec.feasible(S, self.outputs) & (value >= hold.value - tol if spec.maximises
+                                                    else value <= hold.value + tol)
+        return ok
 
 
 @contextmanager

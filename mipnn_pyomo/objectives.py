@@ -354,6 +354,12 @@ OBJECTIVES: dict[str, Objective] = {
         start=lambda m, S, ctx: _per_pair(m, "q", _margin_met(S, ctx)),
         best_possible=lambda ctx: float(ctx.n_samples * ctx.n_classes), monotone_in_margin=True,
     ),
+}
+
+# Objectives on the network's structure (blocks.py): the same records, kept apart from the training
+# objectives above because each needs an accuracy floor or earlier values held (a recipe stage, or
+# train_network's floor ceil(target N)) and is evaluated on the network, not by the local search.
+STRUCTURE_OBJECTIVES: dict[str, Objective] = {
     "min-weight": _structure_objective(
         "min-weight", MINIMIZE, "minimise the non-zero weights and biases (Icarte et al.; with an accuracy floor)",
         _min_weight_rows, lambda net, X, ctx: float(blocks.count_nonzero(net)),
@@ -372,11 +378,16 @@ OBJECTIVES: dict[str, Objective] = {
 }
 
 
+def objective_names() -> list[str]:
+    """Every objective name: the training objectives, then the structure objectives."""
+    return [*OBJECTIVES, *STRUCTURE_OBJECTIVES]
+
+
 def get_objective(name: str) -> Objective:
-    try:
-        return OBJECTIVES[name]
-    except KeyError:
-        raise ModelConfigError(f"unknown objective {name!r}; choose one of {', '.join(OBJECTIVES)}") from None
+    spec = OBJECTIVES.get(name) or STRUCTURE_OBJECTIVES.get(name)
+    if spec is None:
+        raise ModelConfigError(f"unknown objective {name!r}; choose one of {', '.join(objective_names())}")
+    return spec
 
 
 def declare_output_params(m) -> None:

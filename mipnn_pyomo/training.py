@@ -240,9 +240,7 @@ def train_network(
     )
     seed = 0 if options.seed is None else int(options.seed)
     if not plan.is_paper:
-        if not spec.score_based:
-            raise ModelConfigError(f"recipe {plan.name!r} needs an objective on the output scores (max-correct, "
-                                   f"min-hinge, sat-margin) as its primary objective, not {objective!r}")
+        _check_primary(plan, spec)
         return RecipeRun(data, plan, objective, solver, options, formulation, strict, seed).run(warm_start, t_start)
     holds: tuple[Hold, ...] = ()
     if not spec.score_based:
@@ -264,6 +262,12 @@ def train_network(
         exactness=report,
         warm_start=warm_info,
     )
+
+
+def _check_primary(plan: Recipe, spec) -> None:
+    if not spec.score_based:
+        raise ModelConfigError(f"recipe {plan.name!r} needs an objective on the output scores (max-correct, "
+                               f"min-hinge, sat-margin) as its primary objective, not {spec.name!r}")
 
 
 def _structure_alone(objective: str, data: ProblemData, options: SolveOptions) -> tuple[SolveOptions, tuple]:
@@ -368,23 +372,43 @@ class RecipeRun:
         adapter.require_available()
         adapter.check_instance(instance)
         start, info, pruned = network, None, 0
+        start_value = None if network is None else instance.evaluate(network)
         if network is None:
             start, info = _warm_start(warm_start, instance, seed=self.seed, time_limit=budget)
         elif stage.prune_first:
             start, pruned = self._prune(stage, instance, network, budget)
+        heuristic = self.options.heuristic and get_objective(objective).score_based and instance.holds_on_scores
+        searched = None
+        if network is not None and heuristic:
+            start, searched = self._search_start(instance, start, budget)
         left = None if budget is None else max(0.01, budget - (time.perf_counter() - t0))
-        options = replace(self.options, time_limit=left,
-                          target_accuracy=self.options.target_accuracy if stage.stop_at_target else None,
-                          heuristic=self.options.heuristic and not holds and get_objective(objective).score_based)
-        start_value = None if start is None else instance.evaluate(start)
+        options = replace(self.options, time_limit=left, heuristic=heuristic,
+                          target_accuracy=self.options.target_accuracy if stage.stop_at_target else None)
         result, report = solve_checked(adapter, instance, options, start, self.strict)
         if info is not None:
             info["accepted"] = result.warm_start_accepted
-        self.stages.append(self._record(index, objective, holds, result, instance, start, start_value, pruned, t0))
+        record = self._record(index, holds, result, instance, (network, start), start_value, t0)
+        record.update(pruned=pruned, local_search=searched)
+        if record["source"] == "heuristic":
+            record["source"] = "heuristic (pruning)" if pruned else "heuristic (local search)"
+        self.stages.append(record)
         trained = TrainResult(network=result.network, solve=result, instance=instance, objective=objective,
                               train_accuracy=result.train_accuracy, build_s=instance.build_s,
                               runtime_s=time.perf_counter() - t0, exactness=report, warm_start=info)
         return (trained, report), info
+
+    def _search_start(self, instance: TrainingInstance, start: IntegerNetwork, budget: float | None):
+        """(start, what the search did): the local search of heuristics/ (the stage's objective,
+        every hold kept) from the network so far, for up to a quarter of the stage's time."""
+        from mipnn_pyomo.heuristics.improver import IncumbentImprover
+
+        limit = 20.0 if budget is None else min(60.0, 0.25 * budget)
+        improver = IncumbentImprover(instance, time_budget=max(limit, 0.1), seed=self.seed, total_budget=None)
+        t0 = time.perf_counter()
+        improved, value, before = improver.improve(start)
+        found = instance.spec.better(value, before) and instance.holds_met(improved)
+        info = {"from": before, "to": value if found else before, "time_s": time.perf_counter() - t0}
+        return (improved if found else start), info
 
     def _prune(self, stage: Stage, instance: TrainingInstance, network: IntegerNetwork, budget: float | None):
         """The pruning heuristic on the stage's start: parameters (or whole neurons) zeroed while
@@ -395,28 +419,30 @@ class RecipeRun:
         limit = None if budget is None else max(0.5, 0.1 * budget)
         return prune(network, instance.holds_met, seed=self.seed, time_limit=limit)
 
-    def _record(self, index: int, objective: str, holds, result: SolveResult, instance: TrainingInstance,
-                start: IntegerNetwork | None, start_value: float | None, pruned: int, t0: float) -> dict[str, Any]:
-        """One stage for the model file: what it held, its solver's status and bound, its value,
-        and who produced its network: the solver, the pruning heuristic, or nobody (the previous
-        stage's network came back unchanged)."""
+    def _record(self, index: int, holds, result: SolveResult, instance: TrainingInstance, networks,
+                start_value: float | None, t0: float) -> dict[str, Any]:
+        """One stage for the model file: what it held, its solver's status and bound, its value
+        (``start_value``: the previous stage's network's), and who produced its network: the
+        solver (a network other than its start), the heuristic (the start, changed by pruning or
+        local search), or nobody (the previous stage's network came back unchanged)."""
         from mipnn_pyomo.blocks import active_neuron_count, count_nonzero
 
+        previous, start = networks
         network = result.network
-        if start is None or index == 0:
+        if previous is None:
             source = result.source
         elif not np.array_equal(network.to_vector(), start.to_vector()):
-            improved = get_objective(objective).better(instance.evaluate(network), start_value)
+            improved = instance.spec.better(instance.evaluate(network), instance.evaluate(start))
             source = "solver" if improved else "solver (another network, same value)"
         else:
-            source = "heuristic (pruning)" if pruned else "previous stage"
+            source = "previous stage" if np.array_equal(start.to_vector(), previous.to_vector()) else "heuristic"
         return {
-            "stage": index + 1, "objective": objective, "holds": [h.to_dict() for h in holds],
+            "stage": index + 1, "objective": instance.objective, "holds": [h.to_dict() for h in holds],
             "solver": result.solver, "status": result.termination.value, "time_s": time.perf_counter() - t0,
             "build_s": instance.build_s, "solve_s": result.wall_s, "start_value": start_value,
             "value": instance.evaluate(network), "bound": result.bound, "train_accuracy": result.train_accuracy,
             "nonzero_parameters": count_nonzero(network), "active_neurons": active_neuron_count(network),
-            "pruned": pruned, "source": source,
+            "source": source,
         }
 
     def _summary(self) -> dict[str, Any]:
@@ -503,8 +529,17 @@ def mip_outcome(result: TrainResult) -> dict[str, Any]:
         "target_reached": bool(solve.target_reached), "train_accuracy": result.train_accuracy,
         "build_s": result.build_s, "solve_s": solve.wall_s, "runtime_s": result.runtime_s, "result": result,
         "details": {"solver": solve.solver, "solver_version": solve.solver_version,
-                    "formulation": result.instance.options.to_dict()},
+                    "formulation": result.instance.options.to_dict(), **_recipe_details(result)},
     }
+
+
+def _recipe_details(result: TrainResult) -> dict[str, Any]:
+    """The recipe in the model file: its name; for staged recipes each stage's objective, held
+    values, status, value, time and source, and who produced the final network."""
+    if result.recipe is None:
+        return {"recipe": "paper"}
+    return {"recipe": result.recipe["name"], "recipe_stages": result.recipe["stages"],
+            "final_network_source": result.recipe["final_source"]}
 
 
 def gd_outcome(gd, target_accuracy: float | None) -> dict[str, Any]:
