@@ -85,11 +85,11 @@ RECIPES: dict[str, Recipe] = {
                      (Stage(PRIMARY, stop_at_target=True, time_share=0.5),
                       Stage(PRIMARY, holds=(ACCURACY,), time_share=0.6),
                       Stage("min-weight", holds=(ACCURACY, PRIMARY), prune_first="weights"))),
-    "bemi": Recipe("bemi", "BeMi's lexicographic sequence: the objective, then the neurons' margins with it held, "
-                   "then the fewest non-zero weights with both held",
+    "bemi": Recipe("bemi", "BeMi's lexicographic sequence: the objective, then the neurons' margins with it (and "
+                   "the training accuracy) held, then the fewest non-zero weights with all held",
                    (Stage(PRIMARY, time_share=0.4),
-                    Stage("neuron-margin", holds=(PRIMARY,), time_share=0.5),
-                    Stage("min-weight", holds=(PRIMARY, "neuron-margin"), prune_first="weights"))),
+                    Stage("neuron-margin", holds=(PRIMARY, ACCURACY), time_share=0.5),
+                    Stage("min-weight", holds=(PRIMARY, "neuron-margin", ACCURACY), prune_first="weights"))),
     "min-weight": Recipe("min-weight", "paper's stage, then the fewest non-zero weights with training accuracy "
                          ">= target held (Icarte et al.)",
                          (Stage(PRIMARY, stop_at_target=True, time_share=0.5),
