@@ -205,3 +205,39 @@ def test_every_engine_runs_the_structure_stages(separable_data, solver):
     alone = train_network(X, y, hidden=(2,), P=1, objective="min-neurons", time_limit=20, threads=1, solver=solver,
                           target_accuracy=0.9)
     assert alone.exactness.ok and alone.network.accuracy(X, y) >= 0.9
+
+
+# --------------------------------------------------------------------------- front ends
+
+
+def test_cli_recipe_writes_its_stages_to_the_model_file(tmp_path, capsys):
+    from mipnn_pyomo.cli import main
+
+    model = tmp_path / "m.json"
+    code = main(["train", "--n-train", "20", "--hidden", "2", "--recipe", "min-weight", "--time-limit", "10",
+                 "--threads", "1", "--out", str(model)])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "stage 2" in out and "min-weight (holding accuracy" in out and "final network" in out
+    net = IntegerNetwork.load(model)
+    stages = net.training["recipe_stages"]
+    assert net.training["recipe"] == "min-weight" and [s["objective"] for s in stages] == ["sat-margin", "min-weight"]
+    assert stages[1]["value"] == count_nonzero(net) and net.training["train_accuracy"] >= 0.9 - 1e-9
+
+
+def test_cli_recipe_errors_are_one_line(capsys):
+    from mipnn_pyomo.cli import main
+
+    assert main(["train", "--n-train", "10", "--recipe", "polish", "--method", "gd"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--recipe polish" in err[0]
+
+
+def test_estimator_takes_a_recipe(separable_data):
+    from mipnn_pyomo.estimator import MIPNetClassifier
+
+    X, y = separable_data
+    clf = MIPNetClassifier(hidden=(2,), time_limit=10, threads=1, recipe="min-weight").fit(X, y)
+    assert clf.get_params()["recipe"] == "min-weight"
+    assert clf.training_record_.network.training["recipe"] == "min-weight"
+    assert clf.score(X, y) == clf.train_accuracy_ >= 0.9
