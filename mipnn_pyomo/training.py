@@ -248,6 +248,8 @@ def train_network(
     instance = build_instance(data, objective, formulation, holds)
     solver_adapter.check_instance(instance)
     start_network, warm_info = _warm_start(warm_start, instance, seed=seed, time_limit=options.time_limit)
+    if start_network is not None and not instance.holds_met(start_network):
+        start_network, warm_info["kept_out"] = None, "the warm start misses the accuracy floor"
     result, report = solve_checked(solver_adapter, instance, options, start_network, strict)
     if warm_info is not None:
         warm_info["accepted"] = result.warm_start_accepted

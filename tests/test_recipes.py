@@ -241,3 +241,12 @@ def test_estimator_takes_a_recipe(separable_data):
     assert clf.get_params()["recipe"] == "min-weight"
     assert clf.training_record_.network.training["recipe"] == "min-weight"
     assert clf.score(X, y) == clf.train_accuracy_ >= 0.9
+
+
+def test_a_warm_start_below_the_floor_is_kept_out(tiny):
+    X, y = tiny
+    zero = IntegerNetwork.from_vector(np.zeros(7), SIZES, 1)
+    result = train_network(X, y, hidden=(1,), objective="min-weight", target_accuracy=0.875, warm_start=zero,
+                           time_limit=20, threads=1)
+    assert result.warm_start["kept_out"] and result.exactness.ok
+    assert np.sum(result.network.predict_index(X) == y) >= 7
