@@ -242,8 +242,14 @@ def train_network(
     if not plan.is_paper:
         _check_primary(plan, spec)
         return RecipeRun(data, plan, objective, solver, options, formulation, strict, seed).run(warm_start, t_start)
+    return _single_solve(data, objective, solver_adapter, options, formulation, warm_start, strict, seed, t_start)
+
+
+def _single_solve(data: ProblemData, objective: str, solver_adapter, options: SolveOptions, formulation,
+                  warm_start, strict: bool, seed: int, t_start: float) -> TrainResult:
+    """The "paper" recipe: one instance, one solve, the exactness check."""
     holds: tuple[Hold, ...] = ()
-    if not spec.score_based:
+    if not get_objective(objective).score_based:
         options, holds = _structure_alone(objective, data, options)
     instance = build_instance(data, objective, formulation, holds)
     solver_adapter.check_instance(instance)
