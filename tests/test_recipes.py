@@ -261,3 +261,19 @@ def test_a_warm_start_below_the_floor_is_kept_out(tiny):
                            time_limit=20, threads=1)
     assert result.warm_start["kept_out"] and result.exactness.ok
     assert np.sum(result.network.predict_index(X) == y) >= 7
+
+
+def test_coordinate_search_improves_and_keeps(tiny):
+    from mipnn_pyomo.heuristics.prune import coordinate_search
+
+    X, y = tiny
+    spec, ctx = get_objective("neuron-margin"), OutputContext(y, 2, 1, 1)
+    net = IntegerNetwork([np.array([[1], [-1]]), np.array([[-1, 1]])], [np.array([0]), np.array([0, 0])], 1)
+    value = lambda n: spec.evaluate(n, X, ctx)  # noqa: E731
+    floor = np.sum(net.predict_index(X) == y)
+    keeps = lambda n: np.sum(n.predict_index(X) == y) >= floor  # noqa: E731
+    better, changes = coordinate_search(net, value, spec.better, keeps, seed=0)
+    assert keeps(better) and value(better) >= value(net)
+    assert (changes > 0) == (value(better) > value(net))
+    same, none = coordinate_search(net, value, spec.better, lambda n: False)
+    assert none == 0 and np.array_equal(same.to_vector(), net.to_vector())
