@@ -21,7 +21,7 @@ from mipnn_pyomo.instance import ACCURACY, Hold, TrainingInstance, build_instanc
 from mipnn_pyomo.network import IntegerNetwork, row_keys, tie_break_argmax
 from mipnn_pyomo.objectives import OutputContext, get_objective
 from mipnn_pyomo.recipes import DEFAULT_RECIPE, PRIMARY, Recipe, Stage, get_recipe
-from mipnn_pyomo.solvers import SolveOptions, SolveResult, get_solver
+from mipnn_pyomo.solvers import SolveOptions, SolveResult, Termination, get_solver
 
 
 @dataclass
@@ -329,9 +329,10 @@ class RecipeRun:
         network, last, warm_info, build_s = None, None, None, 0.0
         for index, stage in enumerate(self.recipe.stages):
             budget = self._budget(index, t_start)
-            if budget is not None and budget < MIN_STAGE_SECONDS and network is not None:
+            interrupted = last is not None and last[0].solve.termination == Termination.INTERRUPTED
+            if interrupted or (budget is not None and budget < MIN_STAGE_SECONDS and network is not None):
                 self.stages.append({"stage": index + 1, "objective": self._objective(stage), "status": "skipped",
-                                    "reason": f"{budget:.1f} s left"})
+                                    "reason": "interrupted" if interrupted else f"{budget:.1f} s left"})
                 continue
             last, info = self._run_stage(index, stage, network, warm_start if index == 0 else None, budget)
             network, build_s = last[0].network, build_s + last[0].instance.build_s

@@ -277,3 +277,23 @@ def test_coordinate_search_improves_and_keeps(tiny):
     assert (changes > 0) == (value(better) > value(net))
     same, none = coordinate_search(net, value, spec.better, lambda n: False)
     assert none == 0 and np.array_equal(same.to_vector(), net.to_vector())
+
+
+def test_an_interrupted_stage_ends_the_recipe(tiny, monkeypatch):
+    """Ctrl-C / SIGTERM during a stage: its network is returned and the later stages are skipped."""
+    from dataclasses import replace
+
+    import mipnn_pyomo.training as training
+    from mipnn_pyomo.solvers import Termination
+
+    real = training.solve_checked
+
+    def interrupted(*args, **kwargs):
+        result, report = real(*args, **kwargs)
+        return replace(result, termination=Termination.INTERRUPTED), report
+
+    monkeypatch.setattr(training, "solve_checked", interrupted)
+    X, y = tiny
+    result = train_network(X, y, hidden=(1,), time_limit=20, threads=1, recipe="polish", target_accuracy=0.85)
+    assert [s["status"] for s in result.recipe["stages"]] == ["interrupted", "skipped", "skipped"]
+    assert result.recipe["stages"][1]["reason"] == "interrupted" and result.exactness.ok
