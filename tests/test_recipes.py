@@ -297,3 +297,17 @@ def test_an_interrupted_stage_ends_the_recipe(tiny, monkeypatch):
     result = train_network(X, y, hidden=(1,), time_limit=20, threads=1, recipe="polish", target_accuracy=0.85)
     assert [s["status"] for s in result.recipe["stages"]] == ["interrupted", "skipped", "skipped"]
     assert result.recipe["stages"][1]["reason"] == "interrupted" and result.exactness.ok
+
+
+def test_cli_stage_solvers(tmp_path, capsys):
+    from mipnn_pyomo.cli import main
+
+    require_solver("cpsat")
+    model = tmp_path / "m.json"
+    code = main(["train", "--n-train", "12", "--hidden", "1", "--recipe", "min-weight", "--stage-solvers", ",cpsat",
+                 "--time-limit", "20", "--threads", "1", "--out", str(model), "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    stages = IntegerNetwork.load(model).training["recipe_stages"]
+    assert [s["solver"] for s in stages] == ["highs", "cpsat"]
+    assert main(["train", "--n-train", "12", "--recipe", "min-weight", "--stage-solvers", "highs"]) == 2
+    assert "has 2 stages" in capsys.readouterr().err

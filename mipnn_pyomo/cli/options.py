@@ -137,6 +137,8 @@ def add_recipe_argument(p: argparse.ArgumentParser) -> None:
                    help="training recipe: paper (one MIP, stop at the target accuracy), or a sequence of MIPs "
                         "sharing --time-limit: " + "; ".join(f"{n}: {r.description}" for n, r in RECIPES.items()
                                                              if n != DEFAULT_RECIPE))
+    p.add_argument("--stage-solvers", metavar="S1,S2,...", type=lambda t: [x.strip() or None for x in t.split(",")],
+                   help="one solver per recipe stage (empty: --solver), e.g. highs,cpsat,cpsat")
 
 
 def add_solver_arguments(p: argparse.ArgumentParser) -> None:
@@ -239,8 +241,17 @@ def train_kwargs_from_args(args, progress=None) -> dict[str, Any]:
         verbose=getattr(args, "verbose", False),
         progress=progress,
         heuristic=not getattr(args, "no_heuristic", False),
-        recipe=getattr(args, "recipe", "paper"),
+        recipe=recipe_from_args(args),
     )
+
+
+def recipe_from_args(args):
+    """--recipe, with --stage-solvers applied (one solver per stage)."""
+    from mipnn_pyomo.recipes import get_recipe
+
+    name = getattr(args, "recipe", "paper")
+    solvers = getattr(args, "stage_solvers", None)
+    return name if not solvers else get_recipe(name).with_solvers(*solvers)
 
 
 def describe_target(target: float | None) -> str:
