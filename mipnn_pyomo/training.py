@@ -458,7 +458,7 @@ class RecipeRun:
             "solver": result.solver, "status": result.termination.value, "time_s": time.perf_counter() - t0,
             "build_s": instance.build_s, "solve_s": result.wall_s, "start_value": start_value,
             "value": instance.evaluate(network), "bound": result.bound, "train_accuracy": result.train_accuracy,
-            "nonzero_parameters": count_nonzero(network), "active_neurons": active_neuron_count(network),
+            "nonzero_parameters": count_nonzero(network), "neurons_in_use": active_neuron_count(network),
             "source": source,
         }
 

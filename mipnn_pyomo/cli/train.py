@@ -125,7 +125,7 @@ def _stage_line(stage: dict) -> str:
     return (f"stage {stage['stage']}         {stage['objective']} (holding {held}) with {stage['solver']}: "
             f"{stage['status']}, value {stage['start_value']} -> {stage['value']:g}, train accuracy "
             f"{100 * stage['train_accuracy']:.2f}%, {stage['nonzero_parameters']} non-zero parameters, "
-            f"{stage['active_neurons']} active neurons, {stage['time_s']:.1f} s, network from {stage['source']}")
+            f"{stage['neurons_in_use']} hidden neurons in use, {stage['time_s']:.1f} s, network from {stage['source']}")
 
 
 def interrupt_signal(solve, handed_on: list[int] = ()) -> int | None:
