@@ -27,7 +27,8 @@ class MIPNetClassifier(ClassifierMixin, BaseEstimator):
     :class:`~mipnn_pyomo.network.IntegerNetwork`), ``classes_``, ``n_features_in_``,
     ``solve_result_`` (the solver's :class:`~mipnn_pyomo.solvers.SolveResult`),
     ``train_accuracy_``, ``exactness_`` and ``training_record_`` (the
-    :class:`~mipnn_pyomo.training.TrainingRecord`, as for every training method). ``mip_start`` is an IntegerNetwork or ``"gd"``."""
+    :class:`~mipnn_pyomo.training.TrainingRecord`, as for every training method). ``mip_start`` is an IntegerNetwork or ``"gd"``.
+    ``recipe`` names a training recipe of :data:`mipnn_pyomo.recipes.RECIPES` ("paper": one MIP)."""
 
     def __init__(
         self,
@@ -47,6 +48,7 @@ class MIPNetClassifier(ClassifierMixin, BaseEstimator):
         solver_options=None,
         verbose=False,
         heuristic=True,
+        recipe="paper",
     ):
         self.hidden = hidden
         self.P = P
@@ -64,6 +66,7 @@ class MIPNetClassifier(ClassifierMixin, BaseEstimator):
         self.solver_options = solver_options
         self.verbose = verbose
         self.heuristic = heuristic
+        self.recipe = recipe
 
     def fit(self, X, y):
         X, y = validate_data(self, X, y, dtype=np.float64)
@@ -90,6 +93,7 @@ class MIPNetClassifier(ClassifierMixin, BaseEstimator):
             verbose=self.verbose,
             decimals=self.decimals,
             heuristic=self.heuristic,
+            recipe=self.recipe,
         )
         record = make_record(mip_outcome(result), classes=[c.item() if hasattr(c, "item") else c for c in self.classes_],
                              preprocessing={"decimals": self.decimals}, data_source={"dataset": "arrays"},

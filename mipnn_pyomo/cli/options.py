@@ -111,10 +111,12 @@ def add_data_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def add_model_arguments(p: argparse.ArgumentParser) -> None:
-    from mipnn_pyomo.objectives import OBJECTIVES
+    from mipnn_pyomo.objectives import objective_names
 
     g = p.add_argument_group("model")
-    g.add_argument("--objective", choices=list(OBJECTIVES), default="sat-margin", help="training objective (sat-margin)")
+    g.add_argument("--objective", choices=objective_names(), default="sat-margin",
+                   help="training objective (sat-margin); min-weight, min-neurons and neuron-margin are one MIP "
+                        "with the training accuracy >= --target-accuracy as a constraint")
     g.add_argument("--P", dest="P", type=int, default=1, help="weights and biases in {-P..P} (1: ternary)")
     g.add_argument("--hidden", type=int, action=AppendWidth, default=DEFAULT_HIDDEN,
                    help="hidden-layer width, repeat for deeper nets (16)")
@@ -127,6 +129,17 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--hinge-breakpoints", type=int, default=None, help="breakpoints of min-hinge's PWL loss")
     g.add_argument("--two-sided-output-products", action="store_true",
                    help="all four product rows in the output layer (default: one-sided where the objective allows)")
+
+
+def add_recipe_argument(p: argparse.ArgumentParser) -> None:
+    from mipnn_pyomo.recipes import DEFAULT_RECIPE, RECIPES
+
+    p.add_argument("--recipe", choices=list(RECIPES), default=DEFAULT_RECIPE,
+                   help="training recipe: paper (one MIP, stop at the target accuracy), or a sequence of MIPs "
+                        "sharing --time-limit: " + "; ".join(f"{n}: {r.description}" for n, r in RECIPES.items()
+                                                             if n != DEFAULT_RECIPE))
+    p.add_argument("--stage-solvers", metavar="S1,S2,...", type=lambda t: [x.strip() or None for x in t.split(",")],
+                   help="one solver per recipe stage (empty: --solver), e.g. highs,cpsat,cpsat")
 
 
 def add_solver_arguments(p: argparse.ArgumentParser) -> None:
@@ -229,7 +242,17 @@ def train_kwargs_from_args(args, progress=None) -> dict[str, Any]:
         verbose=getattr(args, "verbose", False),
         progress=progress,
         heuristic=not getattr(args, "no_heuristic", False),
+        recipe=recipe_from_args(args),
     )
+
+
+def recipe_from_args(args):
+    """--recipe, with --stage-solvers applied (one solver per stage)."""
+    from mipnn_pyomo.recipes import get_recipe
+
+    name = getattr(args, "recipe", "paper")
+    solvers = getattr(args, "stage_solvers", None)
+    return name if not solvers else get_recipe(name).with_solvers(*solvers)
 
 
 def describe_target(target: float | None) -> str:
