@@ -10,6 +10,9 @@ from typing import Any, Callable, Sequence
 
 from mipnn_pyomo.errors import ModelConfigError
 
+DATASET_NAMES = ["adult", "breast_cancer", "wine", "iris", "digits"]
+DEFAULT_INPUT_ENCODING = "minmax"  # set from measurement: docs/results/generalisation.md
+DEFAULT_THRESHOLDS = 4
 SEED_LIMIT = 2**31  # every seed is an integer in [0, 2^31): numpy's legacy seeding and every solver accept it
 DEFAULT_HIDDEN = (16,)
 
@@ -95,13 +98,20 @@ class AppendWidth(argparse.Action):
 def add_data_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("data")
     src = g.add_mutually_exclusive_group()
-    src.add_argument("--dataset", choices=["adult"], help="a shipped data set (default: adult)")
+    src.add_argument("--dataset", choices=DATASET_NAMES,
+                     help="a shipped data set (default: adult); breast_cancer, wine, iris, digits come with scikit-learn "
+                          "(fixed stratified split: 30%% test, seed 0)")
     src.add_argument("--csv", metavar="PATH", help="a CSV file with a header row")
     g.add_argument("--target", metavar="COLUMN", help="the label column of --csv")
     g.add_argument("--test-csv", metavar="PATH", help="a separate test CSV (else a seeded hold-out split)")
     g.add_argument("--test-size", type=float, default=0.3, help="hold-out fraction without --test-csv (0.3)")
     g.add_argument("--split-seed", type=seed, default=0, help="seed of the hold-out split (0)")
     g.add_argument("--decimals", type=int, default=4, help="input grid: features rounded to this many decimals (4)")
+    g.add_argument("--input-encoding", choices=["minmax", "thermometer"], default=DEFAULT_INPUT_ENCODING,
+                   help=f"numeric columns: min-max scaled to [0, 1], or thermometer: 0/1 features 'x > t' at "
+                        f"quantile thresholds fitted on the training file ({DEFAULT_INPUT_ENCODING})")
+    g.add_argument("--thresholds", type=positive_int, default=DEFAULT_THRESHOLDS,
+                   help=f"thermometer thresholds per numeric column ({DEFAULT_THRESHOLDS})")
     g.add_argument("--n-train", type=n_train, default=None,
                    help="training rows drawn from the training file, or 'all' (100; all with --batch-size)")
     g.add_argument("--seed", type=seed, default=None,
@@ -159,17 +169,19 @@ def n_train(text: str) -> int | str:
 def load_data_from_args(args):
     """The data set the options name; ``args.n_train`` is resolved against its pool on the way
     ('all' or, with --batch-size and no --n-train, the pool's size; else 100 by default)."""
-    from mipnn_pyomo.data import load_adult, load_csv
+    from mipnn_pyomo.data import load_csv, load_named_dataset
 
+    encoding = dict(encoding=getattr(args, "input_encoding", "minmax"),
+                    thresholds=getattr(args, "thresholds", DEFAULT_THRESHOLDS))
     if args.csv:
         if not args.target:
             raise ModelConfigError("--csv needs --target COLUMN (the label column)")
         dataset = load_csv(args.csv, args.target, test_csv=args.test_csv, test_size=args.test_size,
-                           split_seed=args.split_seed, decimals=args.decimals)
+                           split_seed=args.split_seed, decimals=args.decimals, **encoding)
     elif args.target or args.test_csv:
         raise ModelConfigError("--target and --test-csv go with --csv")
     else:
-        dataset = load_adult(decimals=args.decimals)
+        dataset = load_named_dataset(args.dataset or "adult", decimals=args.decimals, **encoding)
     batching = getattr(args, "batch_size", None) is not None
     if args.n_train == "all" or (args.n_train is None and batching):
         args.n_train = len(dataset.y_pool)
