@@ -13,6 +13,7 @@ from mipnn_pyomo.errors import ModelConfigError
 DATASET_NAMES = ["adult", "breast_cancer", "wine", "iris", "digits"]
 DEFAULT_INPUT_ENCODING = "minmax"  # set from measurement: docs/results/generalisation.md
 DEFAULT_THRESHOLDS = 4
+DEFAULT_SELECT_GRID = "encoding=minmax,thermometer"
 SEED_LIMIT = 2**31  # every seed is an integer in [0, 2^31): numpy's legacy seeding and every solver accept it
 DEFAULT_HIDDEN = (16,)
 
@@ -136,6 +137,17 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--hinge-breakpoints", type=int, default=None, help="breakpoints of min-hinge's PWL loss")
     g.add_argument("--two-sided-output-products", action="store_true",
                    help="all four product rows in the output layer (default: one-sided where the objective allows)")
+
+
+def add_selection_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("model selection (on the training rows only)")
+    g.add_argument("--select", choices=["cv", "holdout"], default=None,
+                   help="choose among --select-grid by k-fold cross-validation or a 25%% validation split of the "
+                        "training rows, then train the choice on all of them (the choice and scores go in the model)")
+    g.add_argument("--select-grid", metavar="SPEC", default=DEFAULT_SELECT_GRID,
+                   help="KEY=v1,v2;... over encoding, thresholds, recipe, objective, P, hidden; keys not listed "
+                        f"come from the other flags ({DEFAULT_SELECT_GRID!r})")
+    g.add_argument("--folds", type=number(int, "--folds", 2, 20), default=3, help="folds of --select cv (3)")
 
 
 def add_solver_arguments(p: argparse.ArgumentParser) -> None:
