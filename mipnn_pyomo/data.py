@@ -797,8 +797,7 @@ def load_csv(
     encoding: str = "minmax",
     thresholds: int = DEFAULT_THRESHOLDS,
 ) -> Dataset:
-    """A generic CSV (header row) with a class column ``target``; ``encoding`` / ``thresholds``:
-    the numeric encoding (:class:`Preprocessor`), fitted on the pool rows.
+    """A generic CSV (header row) with a class column ``target``; ``encoding``, ``thresholds``: see Preprocessor.
 
     Without ``test_csv`` a stratified hold-out of ``test_size`` of the rows (seeded by
     ``split_seed``) is the test set and the rest the pool; with ``test_csv`` all rows of ``path``
@@ -865,8 +864,7 @@ def load_csv(
         preprocessor=pre,
         pool_rows=pool_rows,
         test_rows=test_rows,
-        source={**_csv_source(path, target, test_csv, test_size, split_seed, source_categorical),
-                **_encoding_source(encoding, thresholds)},
+        source={**_csv_source(path, target, test_csv, test_size, split_seed, source_categorical), **_encoding_source(encoding, thresholds)},
     )
 
 
