@@ -32,7 +32,8 @@ class MIPNetClassifier(ClassifierMixin, BaseEstimator):
     :class:`~mipnn_pyomo.network.IntegerNetwork`), ``classes_``, ``n_features_in_``,
     ``solve_result_`` (the solver's :class:`~mipnn_pyomo.solvers.SolveResult`),
     ``train_accuracy_``, ``exactness_`` and ``training_record_`` (the
-    :class:`~mipnn_pyomo.training.TrainingRecord`, as for every training method). ``mip_start`` is an IntegerNetwork or ``"gd"``."""
+    :class:`~mipnn_pyomo.training.TrainingRecord`, as for every training method). ``mip_start`` is an IntegerNetwork or ``"gd"``.
+    ``recipe`` names a training recipe of :data:`mipnn_pyomo.recipes.RECIPES` ("paper": one MIP)."""
 
     def __init__(
         self,
@@ -57,6 +58,7 @@ class MIPNetClassifier(ClassifierMixin, BaseEstimator):
         select=None,
         select_grid=None,
         folds=3,
+        recipe="paper",
     ):
         self.hidden = hidden
         self.P = P
@@ -79,6 +81,7 @@ class MIPNetClassifier(ClassifierMixin, BaseEstimator):
         self.select = select
         self.select_grid = select_grid
         self.folds = folds
+        self.recipe = recipe
 
     def _train_kwargs(self, n_classes: int) -> dict:
         return dict(
@@ -98,6 +101,7 @@ class MIPNetClassifier(ClassifierMixin, BaseEstimator):
             verbose=self.verbose,
             decimals=self.decimals,
             heuristic=self.heuristic,
+            recipe=self.recipe,
         )
 
     def _encoder(self, X, encoding: str, thresholds: int):
@@ -116,7 +120,7 @@ class MIPNetClassifier(ClassifierMixin, BaseEstimator):
         """The chosen candidate (and the selection's record) by self.select on the training rows."""
         from mipnn_pyomo.selection import candidates, candidate_train_kwargs, parse_grid, select, split_time_limit
 
-        defaults = {"encoding": self.input_encoding, "thresholds": self.thresholds, "recipe": "paper",
+        defaults = {"encoding": self.input_encoding, "thresholds": self.thresholds, "recipe": self.recipe,
                     "objective": self.objective, "P": self.P, "hidden": tuple(self.hidden)[0]}
         if not self.select:
             return defaults, {}

@@ -6,15 +6,45 @@ import gc
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pyomo.environ as pyo
 from pyomo.common.collections import ComponentMap
 
+from mipnn_pyomo import blocks
 from mipnn_pyomo import formulation as F
 from mipnn_pyomo.activations import get_activation
 from mipnn_pyomo.network import IntegerNetwork
-from mipnn_pyomo.objectives import Objective, OutputContext, add_objective, get_objective, output_data
+from mipnn_pyomo.errors import ModelConfigError
+from mipnn_pyomo.objectives import Objective, OutputContext, declare_output_params, get_objective, output_data
+
+
+ACCURACY = "accuracy"  # a Hold on the number of correctly predicted training samples
+
+
+@dataclass(frozen=True)
+class Hold:
+    """A value an earlier stage reached, held as a constraint: ``name`` is ``"accuracy"`` (at least
+    ``value`` training samples predicted correctly by the forward pass, ties included: the
+    accuracy floor of blocks.py) or an objective name (its expression at least ``value`` when it
+    is maximised, at most ``value`` when minimised)."""
+
+    name: str
+    value: float
+
+    def met_by(self, instance: "TrainingInstance", network: IntegerNetwork) -> bool:
+        """Whether ``network``'s forward pass keeps this hold."""
+        d = instance.data
+        if self.name == ACCURACY:
+            return int(np.sum(network.predict_index(d.X) == d.y)) >= self.value
+        spec = get_objective(self.name)
+        value = spec.evaluate(network, d.X, instance.outputs)
+        tol = 1e-6 * max(1.0, abs(self.value))
+        return value >= self.value - tol if spec.maximises else value <= self.value + tol
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "value": self.value}
 
 
 @dataclass
@@ -28,6 +58,7 @@ class TrainingInstance:
     build_s: float
     sizes: dict[str, int] = field(default_factory=dict)
     outputs: OutputContext | None = None  # how the objective reads scores (built from data and options if None)
+    holds: tuple[Hold, ...] = ()  # earlier stages' values held as constraints (recipes)
 
     def __post_init__(self) -> None:
         if self.outputs is None:
@@ -73,7 +104,39 @@ class TrainingInstance:
             values[var] = val
         for var, val in self.spec.start_values(m, network, d.X, self.outputs):
             values[var] = val
+        for hold in self.holds:
+            held = (blocks.accuracy_start(m, network, d.X, d.y) if hold.name == ACCURACY
+                    else get_objective(hold.name).start_values(m, network, d.X, self.outputs))
+            for var, val in held:
+                values[var] = val
         return values
+
+    def holds_met(self, network: IntegerNetwork) -> bool:
+        return all(hold.met_by(self, network) for hold in self.holds)
+
+    @property
+    def holds_on_scores(self) -> bool:
+        """Every hold is a function of the output scores (the local search can keep them)."""
+        return all(h.name == ACCURACY or get_objective(h.name).score_based for h in self.holds)
+
+    @cached_property
+    def tie_delta(self) -> np.ndarray:
+        d = self.data
+        return blocks.tie_preference(d.y, d.X, d.n_classes, d.decimals)
+
+    def scores_keep_holds(self, S: np.ndarray) -> np.ndarray:
+        """For stacks of output scores S (..., N, n_out): where every (score-based) hold is kept."""
+        ok = np.ones(np.shape(S)[:-2], dtype=bool)
+        for hold in self.holds:
+            if hold.name == ACCURACY:
+                ok &= blocks.correct_counts(S, self.data.y, self.tie_delta) >= hold.value
+                continue
+            spec = get_objective(hold.name)
+            value = np.asarray(spec.value(S, self.outputs), dtype=float)
+            tol = 1e-6 * max(1.0, abs(hold.value))
+            ok &= spec.feasible(S, self.outputs) & (value >= hold.value - tol if spec.maximises
+                                                    else value <= hold.value + tol)
+        return ok
 
 
 @contextmanager
@@ -90,26 +153,68 @@ def paused_gc():
             gc.enable()
 
 
+def _hold_component_name(name: str) -> str:
+    return "hold_" + name.replace("-", "_")
+
+
+def _add_held_objective(abstract, name: str, value: float) -> None:
+    """Objective ``name``'s rows, its Objective turned into the row "expression >= value"
+    (maximised) or "<= value" (minimised)."""
+    spec = get_objective(name)
+    spec.add_rows(abstract)
+    rule = abstract.objective.rule
+    abstract.del_component("objective")
+    if spec.maximises:
+        row = lambda m: rule(m, None) >= value - 1e-9 * max(1.0, abs(value))  # noqa: E731
+    else:
+        row = lambda m: rule(m, None) <= value + 1e-9 * max(1.0, abs(value))  # noqa: E731
+    abstract.add_component(_hold_component_name(name), pyo.Constraint(rule=row))
+
+
+def _check_holds(objective: str, holds) -> tuple:
+    holds = tuple(holds)
+    names = [h.name for h in holds]
+    if len(set(names)) != len(names) or objective in names:
+        raise ModelConfigError(f"each held value must be of a different objective than {objective!r}: {names}")
+    for h in holds:
+        if h.name != ACCURACY:
+            get_objective(h.name)
+    return holds
+
+
 def build_instance(
     data: F.ProblemData,
     objective: str,
     options: F.FormulationOptions | None = None,
+    holds=(),
 ) -> TrainingInstance:
-    """Abstract model + objective, instantiated from ``data`` (garbage collector paused), with the
-    encoding's transformations applied."""
+    """Abstract model + held values (:class:`Hold`) + objective, instantiated from ``data``
+    (garbage collector paused), with the encoding's transformations applied."""
     options = options or F.FormulationOptions()
     spec = get_objective(objective)  # validates the name first
+    holds = _check_holds(objective, holds)
     outputs = OutputContext.of(data, options)
+    held = [h for h in holds if h.name != ACCURACY]
+    one_sided = spec.monotone_in_margin and all(get_objective(h.name).monotone_in_margin for h in held)
     t0 = time.perf_counter()
     with paused_gc():
         abstract = F.build_abstract_model(options)
-        add_objective(abstract, objective)
-        payload = F.instance_data(data, options, one_sided=spec.monotone_in_margin)
-        payload[None].update(output_data(outputs, objective))
+        declare_output_params(abstract)
+        for hold in held:
+            _add_held_objective(abstract, hold.name, hold.value)
+        spec.add_rows(abstract)
+        payload = F.instance_data(data, options, one_sided=one_sided)
+        for name in [h.name for h in held] + [objective]:
+            payload[None].update(output_data(outputs, name))
+        if any(h.name == ACCURACY for h in holds):
+            blocks.add_accuracy_floor(abstract)
+            floor = next(h.value for h in holds if h.name == ACCURACY)
+            payload[None].update(blocks.accuracy_floor_data(data.X, data.y, data.n_classes, data.decimals,
+                                                            int(np.ceil(floor - 1e-9))))
         model = abstract.create_instance(payload)
         F.apply_transformations(model, options)
     build_s = time.perf_counter() - t0
     n_vars = sum(len(v) for v in model.component_objects(pyo.Var, active=True, descend_into=True))
     n_cons = sum(len(c) for c in model.component_objects(pyo.Constraint, active=True, descend_into=True))
     return TrainingInstance(model, data, objective, options, build_s, {"variables": n_vars, "constraints": n_cons},
-                            outputs)
+                            outputs, holds)

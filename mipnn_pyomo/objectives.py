@@ -35,6 +35,7 @@ from typing import Any, Callable
 import numpy as np
 import pyomo.environ as pyo
 
+from mipnn_pyomo import blocks
 from mipnn_pyomo.errors import ModelConfigError
 from mipnn_pyomo.formulation import FormulationOptions, ProblemData
 from mipnn_pyomo.network import IntegerNetwork
@@ -162,6 +163,15 @@ class Objective:
     feasible: Callable[[np.ndarray, OutputContext], np.ndarray] = _always
     model_data: Callable[[OutputContext], dict] = _no_data
     monotone_in_margin: bool = False
+    network_value: Callable[[IntegerNetwork, np.ndarray, OutputContext], float] | None = None
+    network_start: Callable[[Any, IntegerNetwork, np.ndarray, OutputContext], list] | None = None
+
+    @property
+    def score_based(self) -> bool:
+        """Its value is a function of the output scores alone (the local search can evaluate it);
+        False for the structure objectives (min-weight, min-neurons, neuron-margin), whose
+        ``network_value(network, X, ctx)`` reads the weights or pre-activations."""
+        return self.network_value is None
 
     @property
     def maximises(self) -> bool:
@@ -169,6 +179,8 @@ class Objective:
 
     def evaluate(self, network: IntegerNetwork, X: np.ndarray, ctx: OutputContext) -> float:
         """The objective of ``network`` on (X, ctx's labels), by forward pass."""
+        if self.network_value is not None:
+            return float(self.network_value(network, X, ctx))
         return float(self.value(network.output_scores(X), ctx))
 
     def search_value(self, S: np.ndarray, ctx: OutputContext) -> np.ndarray:
@@ -188,6 +200,8 @@ class Objective:
         return abs(value - self.best_possible(ctx)) < 1e-9
 
     def start_values(self, m, network: IntegerNetwork, X: np.ndarray, ctx: OutputContext) -> list:
+        if self.network_start is not None:
+            return self.network_start(m, network, X, ctx)
         return self.start(m, network.output_scores(X), ctx)
 
 
@@ -282,6 +296,42 @@ def _margin_met(S, ctx) -> np.ndarray:
     return ctx.Y * S >= ctx.threshold
 
 
+# --------------------------------------------------------------------------- structure objectives
+
+
+def _scores_not_enough(S, ctx):
+    raise ModelConfigError("this objective is evaluated on the network (weights), not on output scores; "
+                           "use Objective.evaluate")
+
+
+def _min_weight_rows(m) -> None:
+    blocks.add_nonzero_indicators(m)
+    m.objective = pyo.Objective(rule=blocks.nonzero_count, sense=pyo.minimize)
+
+
+def _min_neurons_rows(m) -> None:
+    blocks.add_neuron_indicators(m)
+    m.objective = pyo.Objective(rule=lambda m: sum(m.v.values()), sense=pyo.minimize)
+
+
+def _neuron_margin_rows(m) -> None:
+    blocks.add_neuron_margins(m)
+    m.objective = pyo.Objective(rule=blocks.margin_sum, sense=pyo.maximize)
+
+
+def _margin_total(network, X, ctx) -> float:
+    return float(sum(margins.sum() for margins in blocks.neuron_margins(network, X, ctx.grid_step)))
+
+
+def _structure_objective(name: str, sense: str, description: str, add_rows, network_value, network_start,
+                         best_possible) -> Objective:
+    """An objective on the network's structure: no output rows (monotone in the margin, so the
+    output products may stay one-sided), evaluated on the network, never by the local search."""
+    return Objective(name, sense, description, add_rows=add_rows, value=_scores_not_enough,
+                     start=lambda m, S, ctx: [], best_possible=best_possible, monotone_in_margin=True,
+                     network_value=network_value, network_start=network_start)
+
+
 # --------------------------------------------------------------------------- the registry
 
 
@@ -306,15 +356,41 @@ OBJECTIVES: dict[str, Objective] = {
     ),
 }
 
+# Objectives on the network's structure (blocks.py): the same records, kept apart from the training
+# objectives above because each needs an accuracy floor or earlier values held (a recipe stage, or
+# train_network's floor ceil(target N)) and is evaluated on the network, not by the local search.
+STRUCTURE_OBJECTIVES: dict[str, Objective] = {
+    "min-weight": _structure_objective(
+        "min-weight", MINIMIZE, "minimise the non-zero weights and biases (Icarte et al.; with an accuracy floor)",
+        _min_weight_rows, lambda net, X, ctx: float(blocks.count_nonzero(net)),
+        lambda m, net, X, ctx: blocks.nonzero_start(m, net), best_possible=lambda ctx: 0.0,
+    ),
+    "min-neurons": _structure_objective(
+        "min-neurons", MINIMIZE, "minimise the active hidden neurons (neuron pruning; with an accuracy floor)",
+        _min_neurons_rows, lambda net, X, ctx: float(blocks.active_neuron_count(net)),
+        lambda m, net, X, ctx: blocks.neuron_start(m, net), best_possible=lambda ctx: 0.0,
+    ),
+    "neuron-margin": _structure_objective(
+        "neuron-margin", MAXIMIZE, "maximise the sum of the hidden neurons' margins (BeMi stage 2)",
+        _neuron_margin_rows, _margin_total, lambda m, net, X, ctx: blocks.margin_start(m, net, X, ctx.grid_step),
+        best_possible=lambda ctx: float("inf"),
+    ),
+}
+
+
+def objective_names() -> list[str]:
+    """Every objective name: the training objectives, then the structure objectives."""
+    return [*OBJECTIVES, *STRUCTURE_OBJECTIVES]
+
 
 def get_objective(name: str) -> Objective:
-    try:
-        return OBJECTIVES[name]
-    except KeyError:
-        raise ModelConfigError(f"unknown objective {name!r}; choose one of {', '.join(OBJECTIVES)}") from None
+    spec = OBJECTIVES.get(name) or STRUCTURE_OBJECTIVES.get(name)
+    if spec is None:
+        raise ModelConfigError(f"unknown objective {name!r}; choose one of {', '.join(objective_names())}")
+    return spec
 
 
-def _declare_output_params(m) -> None:
+def declare_output_params(m) -> None:
     m.M_out = pyo.Param(within=pyo.PositiveReals, doc="bound on |s|: P (H + 1)")
     m.eps_out = pyo.Param(within=pyo.PositiveReals, doc="s < 0 <=> s <= -eps_out (1: s is integral)")
     m.score_scale = pyo.Param(within=pyo.PositiveReals, doc="S = P (H + 1) / 2, yhat = s / S")
@@ -323,7 +399,7 @@ def _declare_output_params(m) -> None:
 
 def add_objective(abstract_model, name: str) -> None:
     """Declare the output params and add objective ``name``'s variables, rows and Objective."""
-    _declare_output_params(abstract_model)
+    declare_output_params(abstract_model)
     get_objective(name).add_rows(abstract_model)
 
 

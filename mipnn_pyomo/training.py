@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
@@ -16,9 +17,10 @@ import numpy as np
 
 from mipnn_pyomo.errors import ExactnessError, ModelConfigError
 from mipnn_pyomo.formulation import FormulationOptions, ProblemData, implied_activations_and_scores
-from mipnn_pyomo.instance import TrainingInstance, build_instance
+from mipnn_pyomo.instance import ACCURACY, Hold, TrainingInstance, build_instance
 from mipnn_pyomo.network import IntegerNetwork, row_keys, tie_break_argmax
-from mipnn_pyomo.objectives import get_objective
+from mipnn_pyomo.objectives import OutputContext, get_objective
+from mipnn_pyomo.recipes import DEFAULT_RECIPE, PRIMARY, Recipe, Stage, get_recipe
 from mipnn_pyomo.solvers import SolveOptions, SolveResult, get_solver
 
 
@@ -35,10 +37,12 @@ class ExactnessReport:
     forward_objective: float | None = None
     objective_consistent: bool = True
     mismatched_samples: list[int] = field(default_factory=list)
+    holds_met: bool = True  # the forward pass keeps every held value of the instance (recipes)
 
     @property
     def ok(self) -> bool:
-        return self.activations_match and self.scores_match and self.predictions_match and self.objective_consistent
+        return (self.activations_match and self.scores_match and self.predictions_match and self.objective_consistent
+                and self.holds_met)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -51,6 +55,7 @@ class ExactnessReport:
             "mip_objective": self.mip_objective,
             "forward_objective": self.forward_objective,
             "objective_consistent": self.objective_consistent,
+            "holds_met": self.holds_met,
             "mismatched_samples": self.mismatched_samples[:20],
         }
 
@@ -59,7 +64,8 @@ def check_exactness(instance: TrainingInstance, network: IntegerNetwork, solutio
     """Compare a MIP solution with ``network``'s forward pass on the training data: hidden
     activations 2u - 1, output scores s and the predictions argmax(s) (same tie rule) must agree,
     and the MIP's objective may not promise more than the network delivers by forward pass
-    (maximise: MIP <= forward; minimise: MIP >= forward). ``solution`` (a solve's
+    (maximise: MIP <= forward; minimise: MIP >= forward), and the network must keep the instance's
+    held values (recipes' stages: ``instance.holds``). ``solution`` (a solve's
     ``SolveResult.solution``: every variable's value) is loaded into the model first by
     ``solvers.base.load_solution``; without it the model's current values are compared."""
     import pyomo.environ as pyo
@@ -98,6 +104,7 @@ def check_exactness(instance: TrainingInstance, network: IntegerNetwork, solutio
         forward_objective=float(fwd_obj),
         objective_consistent=bool(consistent),
         mismatched_samples=np.flatnonzero(bad).tolist(),
+        holds_met=instance.holds_met(network),
     )
 
 
@@ -112,6 +119,7 @@ class TrainResult:
     runtime_s: float
     exactness: ExactnessReport | None
     warm_start: dict[str, Any] | None = None
+    recipe: dict[str, Any] | None = None  # recipes other than "paper": the stages run (training_stages)
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickled (and deep-copied) without ``instance``: its Pyomo model holds local functions
@@ -143,6 +151,9 @@ class TrainResult:
             "exact": self.exactness.ok if self.exactness else None,
             "network_objective_value": self.exactness.forward_objective if self.exactness else None,
             "warm_start": self.warm_start,
+            "recipe": self.recipe["name"] if self.recipe else "paper",
+            "recipe_stages": self.recipe["stages"] if self.recipe else None,
+            "final_network_source": self.recipe["final_source"] if self.recipe else self.solve.source,
         }
         out.update({k: v for k, v in self.solve.summary().items() if k not in out})
         return out
@@ -194,15 +205,21 @@ def train_network(
     decimals: int = 4,
     strict: bool = True,
     heuristic: bool = True,
+    recipe: str | Recipe = DEFAULT_RECIPE,
 ) -> TrainResult:
-    """Train an integer network on (X, y) by one MIP.
+    """Train an integer network on (X, y) by one MIP, or by a recipe's sequence of MIPs.
 
     ``y`` holds class indices 0..n_classes-1. ``warm_start`` is a network or ``"gd"`` (train the
     gradient-descent baseline first and hand it to the solver as a MIP start). ``heuristic`` runs
     the local-search primal heuristic (heuristics.driver) with every solver. With ``strict`` an
-    :class:`ExactnessError` is raised if the MIP's implied predictions differ from the forward pass."""
+    :class:`ExactnessError` is raised if the MIP's implied predictions differ from the forward pass.
+    ``recipe`` (a name of :data:`mipnn_pyomo.recipes.RECIPES` or a Recipe): ``"paper"`` is one MIP
+    that stops at the first network with ``target_accuracy``; the others run their stages in the
+    one ``time_limit`` (recipes.py). A structure objective (min-weight, min-neurons, neuron-margin)
+    under "paper" is one MIP with the accuracy floor ceil(target N) as a constraint."""
     t_start = time.perf_counter()
-    get_objective(objective)
+    spec = get_objective(objective)
+    plan = get_recipe(recipe)
     solver_adapter = get_solver(solver)
     solver_adapter.require_available()
     hidden = tuple(int(h) if isinstance(h, (int, np.integer)) and not isinstance(h, bool) else h for h in hidden)
@@ -222,26 +239,20 @@ def train_network(
         heuristic=heuristic,
     )
     seed = 0 if options.seed is None else int(options.seed)
-    time_limit = options.time_limit
-    instance = build_instance(data, objective, formulation)
+    if not plan.is_paper:
+        _check_primary(plan, spec)
+        return RecipeRun(data, plan, objective, solver, options, formulation, strict, seed).run(warm_start, t_start)
+    holds: tuple[Hold, ...] = ()
+    if not spec.score_based:
+        options, holds = _structure_alone(objective, data, options)
+    instance = build_instance(data, objective, formulation, holds)
     solver_adapter.check_instance(instance)
-
-    start_network, warm_info = _warm_start(warm_start, instance, seed=seed, time_limit=time_limit)
-
-    result = solver_adapter.solve(instance, options, warm_start=start_network)
+    start_network, warm_info = _warm_start(warm_start, instance, seed=seed, time_limit=options.time_limit)
+    result, report = solve_checked(solver_adapter, instance, options, start_network, strict)
     if warm_info is not None:
         warm_info["accepted"] = result.warm_start_accepted
-    network = result.network
-    report = check_exactness(instance, network, result.solution)
-    if strict and not report.ok:
-        raise ExactnessError(
-            f"MIP and forward pass disagree on {len(report.mismatched_samples)} training samples "
-            f"(MIP accuracy {report.mip_accuracy:.4f}, forward {report.forward_accuracy:.4f}; "
-            f"objective MIP {report.mip_objective}, forward {report.forward_objective}); "
-            "tighten the solver's feasibility tolerances"
-        )
     return TrainResult(
-        network=network,
+        network=result.network,
         solve=result,
         instance=instance,
         objective=objective,
@@ -251,6 +262,194 @@ def train_network(
         exactness=report,
         warm_start=warm_info,
     )
+
+
+def _check_primary(plan: Recipe, spec) -> None:
+    if not spec.score_based:
+        raise ModelConfigError(f"recipe {plan.name!r} needs an objective on the output scores (max-correct, "
+                               f"min-hinge, sat-margin) as its primary objective, not {spec.name!r}")
+
+
+def _structure_alone(objective: str, data: ProblemData, options: SolveOptions) -> tuple[SolveOptions, tuple]:
+    """A structure objective as one MIP: the accuracy target becomes the floor ceil(target N) (a
+    constraint, so no target stop) and the score-based local search is off."""
+    if options.target_accuracy is None:
+        raise ModelConfigError(f"objective {objective!r} needs a target accuracy (its accuracy floor)")
+    floor = int(math.ceil(options.target_accuracy * data.n_samples - 1e-9))
+    return replace(options, target_accuracy=None, heuristic=False), (Hold(ACCURACY, floor),)
+
+
+def solve_checked(adapter, instance: TrainingInstance, options: SolveOptions, start_network: IntegerNetwork | None,
+                  strict: bool) -> tuple[SolveResult, ExactnessReport]:
+    """One solve of ``instance`` and the exactness check of its network (raises ExactnessError
+    when ``strict`` and the check fails)."""
+    result = adapter.solve(instance, options, warm_start=start_network)
+    report = check_exactness(instance, result.network, result.solution)
+    if strict and not report.ok:
+        raise ExactnessError(
+            f"MIP and forward pass disagree on {len(report.mismatched_samples)} training samples "
+            f"(MIP accuracy {report.mip_accuracy:.4f}, forward {report.forward_accuracy:.4f}; "
+            f"objective MIP {report.mip_objective}, forward {report.forward_objective}; "
+            f"held values kept: {report.holds_met}); tighten the solver's feasibility tolerances"
+        )
+    return result, report
+
+
+# ------------------------------------------------------------------------------ recipes (stages)
+
+MIN_STAGE_SECONDS = 2.0  # a later stage with less time left than this is skipped
+
+
+@dataclass
+class RecipeRun:
+    """One run of a recipe's stages (recipes.py) on ``data``: each stage builds its instance
+    (objective + the holds of the values reached so far), starts from the network so far (pruned
+    first where the stage says so), solves with its share of the time left and passes the
+    exactness check (the forward pass keeps every hold). Records each stage for the model file."""
+
+    data: ProblemData
+    recipe: Recipe
+    primary: str
+    solver: str
+    options: SolveOptions
+    formulation: FormulationOptions | None
+    strict: bool
+    seed: int
+    stages: list[dict[str, Any]] = field(default_factory=list)
+
+    def run(self, warm_start, t_start: float) -> TrainResult:
+        network, last, warm_info, build_s = None, None, None, 0.0
+        for index, stage in enumerate(self.recipe.stages):
+            budget = self._budget(index, t_start)
+            if budget is not None and budget < MIN_STAGE_SECONDS and network is not None:
+                self.stages.append({"stage": index + 1, "objective": self._objective(stage), "status": "skipped",
+                                    "reason": f"{budget:.1f} s left"})
+                continue
+            last, info = self._run_stage(index, stage, network, warm_start if index == 0 else None, budget)
+            network, build_s = last[0].network, build_s + last[0].instance.build_s
+            warm_info = info if index == 0 else warm_info
+        result, report = last
+        return replace(result, objective=self.primary, build_s=build_s, runtime_s=time.perf_counter() - t_start,
+                       exactness=report, warm_start=warm_info, recipe=self._summary())
+
+    def _objective(self, stage: Stage) -> str:
+        return self.primary if stage.objective == PRIMARY else stage.objective
+
+    def _budget(self, index: int, t_start: float) -> float | None:
+        """The stage's seconds: its share of the time left (the last stage: all of it)."""
+        if self.options.time_limit is None:
+            return None
+        left = self.options.time_limit - (time.perf_counter() - t_start)
+        share = 1.0 if index == len(self.recipe.stages) - 1 else self.recipe.stages[index].time_share
+        return max(0.0, left * share)
+
+    def _holds(self, stage: Stage, instance_of_network) -> tuple[Hold, ...]:
+        """The stage's held values, measured on the network so far by forward pass: the accuracy
+        floor min(ceil(target N), its correct samples); objectives at its value."""
+        network, outputs = instance_of_network
+        d, holds = self.data, []
+        for name in stage.holds:
+            if name == ACCURACY:
+                correct = int(np.sum(network.predict_index(d.X) == d.y))
+                target = self.options.target_accuracy
+                floor = correct if target is None else min(correct, int(math.ceil(target * d.n_samples - 1e-9)))
+                holds.append(Hold(ACCURACY, floor))
+            else:
+                objective = self.primary if name == PRIMARY else name
+                holds.append(Hold(objective, get_objective(objective).evaluate(network, d.X, outputs)))
+        return tuple(holds)
+
+    def _run_stage(self, index: int, stage: Stage, network: IntegerNetwork | None, warm_start, budget):
+        """((TrainResult, ExactnessReport), warm-start info) of one stage."""
+        t0 = time.perf_counter()
+        objective = self._objective(stage)
+        if network is None and stage.holds:
+            raise ModelConfigError(f"recipe {self.recipe.name!r}: the first stage has no earlier values to hold")
+        outputs = OutputContext.of(self.data, self.formulation)
+        holds = () if network is None else self._holds(stage, (network, outputs))
+        instance = build_instance(self.data, objective, self.formulation, holds)
+        adapter = get_solver(stage.solver or self.solver)
+        adapter.require_available()
+        adapter.check_instance(instance)
+        start, info, pruned = network, None, 0
+        start_value = None if network is None else instance.evaluate(network)
+        if network is None:
+            start, info = _warm_start(warm_start, instance, seed=self.seed, time_limit=budget)
+        elif stage.prune_first:
+            start, pruned = self._prune(stage, instance, network, budget)
+        heuristic = self.options.heuristic and get_objective(objective).score_based and instance.holds_on_scores
+        searched = None
+        if network is not None and heuristic:
+            start, searched = self._search_start(instance, start, budget)
+        left = None if budget is None else max(0.01, budget - (time.perf_counter() - t0))
+        options = replace(self.options, time_limit=left, heuristic=heuristic,
+                          target_accuracy=self.options.target_accuracy if stage.stop_at_target else None)
+        result, report = solve_checked(adapter, instance, options, start, self.strict)
+        if info is not None:
+            info["accepted"] = result.warm_start_accepted
+        record = self._record(index, holds, result, instance, (network, start), start_value, t0)
+        record.update(pruned=pruned, local_search=searched)
+        if record["source"] == "heuristic":
+            record["source"] = "heuristic (pruning)" if pruned else "heuristic (local search)"
+        self.stages.append(record)
+        trained = TrainResult(network=result.network, solve=result, instance=instance, objective=objective,
+                              train_accuracy=result.train_accuracy, build_s=instance.build_s,
+                              runtime_s=time.perf_counter() - t0, exactness=report, warm_start=info)
+        return (trained, report), info
+
+    def _search_start(self, instance: TrainingInstance, start: IntegerNetwork, budget: float | None):
+        """(start, what the search did): the local search of heuristics/ (the stage's objective,
+        every hold kept) from the network so far, for up to a quarter of the stage's time."""
+        from mipnn_pyomo.heuristics.improver import IncumbentImprover
+
+        limit = 20.0 if budget is None else min(60.0, 0.25 * budget)
+        improver = IncumbentImprover(instance, time_budget=max(limit, 0.1), seed=self.seed, total_budget=None)
+        t0 = time.perf_counter()
+        improved, value, before = improver.improve(start)
+        found = instance.spec.better(value, before) and instance.holds_met(improved)
+        info = {"from": before, "to": value if found else before, "time_s": time.perf_counter() - t0}
+        return (improved if found else start), info
+
+    def _prune(self, stage: Stage, instance: TrainingInstance, network: IntegerNetwork, budget: float | None):
+        """The pruning heuristic on the stage's start: parameters (or whole neurons) zeroed while
+        every hold of the stage stays met (forward pass)."""
+        from mipnn_pyomo.heuristics.prune import prune_neurons, prune_weights
+
+        prune = prune_neurons if stage.prune_first == "neurons" else prune_weights
+        limit = None if budget is None else max(0.5, 0.1 * budget)
+        return prune(network, instance.holds_met, seed=self.seed, time_limit=limit)
+
+    def _record(self, index: int, holds, result: SolveResult, instance: TrainingInstance, networks,
+                start_value: float | None, t0: float) -> dict[str, Any]:
+        """One stage for the model file: what it held, its solver's status and bound, its value
+        (``start_value``: the previous stage's network's), and who produced its network: the
+        solver (a network other than its start), the heuristic (the start, changed by pruning or
+        local search), or nobody (the previous stage's network came back unchanged)."""
+        from mipnn_pyomo.blocks import active_neuron_count, count_nonzero
+
+        previous, start = networks
+        network = result.network
+        if previous is None:
+            source = result.source
+        elif not np.array_equal(network.to_vector(), start.to_vector()):
+            improved = instance.spec.better(instance.evaluate(network), instance.evaluate(start))
+            source = "solver" if improved else "solver (another network, same value)"
+        else:
+            source = "previous stage" if np.array_equal(start.to_vector(), previous.to_vector()) else "heuristic"
+        return {
+            "stage": index + 1, "objective": instance.objective, "holds": [h.to_dict() for h in holds],
+            "solver": result.solver, "status": result.termination.value, "time_s": time.perf_counter() - t0,
+            "build_s": instance.build_s, "solve_s": result.wall_s, "start_value": start_value,
+            "value": instance.evaluate(network), "bound": result.bound, "train_accuracy": result.train_accuracy,
+            "nonzero_parameters": count_nonzero(network), "active_neurons": active_neuron_count(network),
+            "source": source,
+        }
+
+    def _summary(self) -> dict[str, Any]:
+        changed = [s for s in self.stages if s.get("status") != "skipped" and s.get("source") != "previous stage"]
+        last = changed[-1] if changed else None
+        return {"name": self.recipe.name, "stages": self.stages,
+                "final_source": None if last is None else f"stage {last['stage']} ({last['objective']}): {last['source']}"}
 
 
 # ------------------------------------------------------------------------------ training records
@@ -331,8 +530,17 @@ def mip_outcome(result: TrainResult) -> dict[str, Any]:
         "target_reached": bool(solve.target_reached), "train_accuracy": result.train_accuracy,
         "build_s": result.build_s, "solve_s": solve.wall_s, "runtime_s": result.runtime_s, "result": result,
         "details": {"solver": solve.solver, "solver_version": solve.solver_version,
-                    "formulation": result.instance.options.to_dict()},
+                    "formulation": result.instance.options.to_dict(), **_recipe_details(result)},
     }
+
+
+def _recipe_details(result: TrainResult) -> dict[str, Any]:
+    """The recipe in the model file: its name; for staged recipes each stage's objective, held
+    values, status, value, time and source, and who produced the final network."""
+    if result.recipe is None:
+        return {"recipe": "paper"}
+    return {"recipe": result.recipe["name"], "recipe_stages": result.recipe["stages"],
+            "final_network_source": result.recipe["final_source"]}
 
 
 def gd_outcome(gd, target_accuracy: float | None) -> dict[str, Any]:

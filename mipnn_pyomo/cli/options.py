@@ -121,10 +121,12 @@ def add_data_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def add_model_arguments(p: argparse.ArgumentParser) -> None:
-    from mipnn_pyomo.objectives import OBJECTIVES
+    from mipnn_pyomo.objectives import objective_names
 
     g = p.add_argument_group("model")
-    g.add_argument("--objective", choices=list(OBJECTIVES), default="sat-margin", help="training objective (sat-margin)")
+    g.add_argument("--objective", choices=objective_names(), default="sat-margin",
+                   help="training objective (sat-margin); min-weight, min-neurons and neuron-margin are one MIP "
+                        "with the training accuracy >= --target-accuracy as a constraint")
     g.add_argument("--P", dest="P", type=int, default=1, help="weights and biases in {-P..P} (1: ternary)")
     g.add_argument("--hidden", type=int, action=AppendWidth, default=DEFAULT_HIDDEN,
                    help="hidden-layer width, repeat for deeper nets (16)")
@@ -148,6 +150,15 @@ def add_selection_arguments(p: argparse.ArgumentParser) -> None:
                    help="KEY=v1,v2;... over encoding, thresholds, recipe, objective, P, hidden; keys not listed "
                         f"come from the other flags ({DEFAULT_SELECT_GRID!r})")
     g.add_argument("--folds", type=number(int, "--folds", 2, 20), default=3, help="folds of --select cv (3)")
+
+
+def add_recipe_argument(p: argparse.ArgumentParser) -> None:
+    from mipnn_pyomo.recipes import DEFAULT_RECIPE, RECIPES
+
+    p.add_argument("--recipe", choices=list(RECIPES), default=DEFAULT_RECIPE,
+                   help="training recipe: paper (one MIP, stop at the target accuracy), or a sequence of MIPs "
+                        "sharing --time-limit: " + "; ".join(f"{n}: {r.description}" for n, r in RECIPES.items()
+                                                             if n != DEFAULT_RECIPE))
 
 
 def add_solver_arguments(p: argparse.ArgumentParser) -> None:
@@ -252,6 +263,7 @@ def train_kwargs_from_args(args, progress=None) -> dict[str, Any]:
         verbose=getattr(args, "verbose", False),
         progress=progress,
         heuristic=not getattr(args, "no_heuristic", False),
+        recipe=getattr(args, "recipe", "paper"),
     )
 
 

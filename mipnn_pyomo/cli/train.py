@@ -13,6 +13,7 @@ from mipnn_pyomo.cli.options import (
     add_data_arguments,
     add_model_arguments,
     add_selection_arguments,
+    add_recipe_argument,
     add_solver_arguments,
     describe_target,
     load_data_from_args,
@@ -27,6 +28,7 @@ def add_parsers(sub) -> None:
                    help="mip (default) or gd: the BinaryNet-style gradient-descent baseline, same architecture")
     add_data_arguments(p)
     add_model_arguments(p)
+    add_recipe_argument(p)
     add_solver_arguments(p)
     add_selection_arguments(p)
     add_batch_arguments(p)
@@ -58,6 +60,11 @@ def _check_before_training(args) -> None:
     from mipnn_pyomo.solvers import get_solver
 
     validate_architecture(args.hidden, args.P)
+    if args.recipe != "paper" and (args.method == "gd" or args.batch_size is not None):
+        from mipnn_pyomo.errors import ModelConfigError
+
+        raise ModelConfigError(f"--recipe {args.recipe} trains by MIP on the whole sample: not with --method gd "
+                               "or --batch-size")
     get_solver(args.solver).require_available()
     if args.out:
         check_writable(args.out, "--out")
@@ -76,7 +83,8 @@ def cmd_train(args) -> int:
     if args.batch_size is not None:
         return train_batch(args, dataset)
     if talk:
-        print(f"training {args.objective} (P={args.P}, hidden={list(args.hidden)}) on {args.n_train} rows of "
+        recipe = "" if args.recipe == "paper" else f", recipe {args.recipe}"
+        print(f"training {args.objective}{recipe} (P={args.P}, hidden={list(args.hidden)}) on {args.n_train} rows of "
               f"{dataset.name} with {args.solver}; target training accuracy {describe_target(args.target_accuracy)}",
               file=sys.stderr)
     run = _train_mip(args, dataset, seed, progress_printer() if talk else None)
@@ -117,10 +125,25 @@ def _print_summary(s: dict, run, n_test: int, out: str | None) -> None:
     if run.result.warm_start:
         w = run.result.warm_start
         print(f"warm start      {w['method']}: train accuracy {100 * w['train_accuracy']:.2f}%, accepted: {w['accepted']}")
+    for stage in (run.result.recipe or {}).get("stages", []):
+        print(_stage_line(stage))
+    if run.result.recipe:
+        print(f"final network   {run.result.recipe['final_source']}")
     if run.result.solve.message:  # e.g. the solver rejected the start (the start is kept if nothing beats it)
         print(f"note            {run.result.solve.message}")
     if out:
         print(f"model written to {out}")
+
+
+def _stage_line(stage: dict) -> str:
+    """One line per recipe stage: objective, what it held, status, value, time, who produced it."""
+    if stage.get("status") == "skipped":
+        return f"stage {stage['stage']}         {stage['objective']}: skipped ({stage['reason']})"
+    held = ", ".join(f"{h['name']} {h['value']:g}" for h in stage["holds"]) or "nothing"
+    return (f"stage {stage['stage']}         {stage['objective']} (holding {held}) with {stage['solver']}: "
+            f"{stage['status']}, value {stage['start_value']} -> {stage['value']:g}, train accuracy "
+            f"{100 * stage['train_accuracy']:.2f}%, {stage['nonzero_parameters']} non-zero parameters, "
+            f"{stage['active_neurons']} active neurons, {stage['time_s']:.1f} s, network from {stage['source']}")
 
 
 def interrupt_signal(solve, handed_on: list[int] = ()) -> int | None:

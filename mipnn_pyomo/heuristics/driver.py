@@ -46,6 +46,8 @@ class HeuristicDriver:
         return value > than + 1e-9 if self.instance.sense == "maximize" else value < than - 1e-9
 
     def _offer(self, network: IntegerNetwork, value: float, bound, source: str) -> None:
+        if getattr(self.instance, "holds", ()) and not self.instance.holds_met(network):
+            return  # a recipe stage: a network that breaks a held value is no solution
         if self.best is None or self._better(value, self.best[1]):
             self.best = (network, value)
         self.monitor.on_solution(network, value, bound, source)

@@ -29,6 +29,8 @@ class IncumbentImprover:
         # The hinge guide stays inside the objective's feasible set (max-correct: one non-negative
         # output per sample) only for more than two classes; with two, pair_outputs repairs it.
         feasible = (lambda S: self.objective.feasible(S, outputs)) if d.n_classes > 2 else None
+        if getattr(instance, "holds", ()):  # a recipe stage: never leave the held values (instance.Hold)
+            self.score, feasible = self._keeping_holds(instance, feasible)
         self.guide = ScoreFunction.hinge_guide(outputs, feasible)
         # Toward a training-accuracy target: count of strictly correct samples, hinge tie-break.
         self.accuracy_guide = ScoreFunction.accuracy_guide(outputs)
@@ -40,6 +42,13 @@ class IncumbentImprover:
         self.stop = stop or (lambda: False)
         self.candidates: list[tuple[IntegerNetwork, float]] = []
         self.fixed_zero_inputs = np.flatnonzero(~np.any(d.X != 0, axis=0))
+
+    def _keeping_holds(self, instance, feasible):
+        """The search score and the guide's feasible set, -inf / False where a hold is broken."""
+        base, keeps = self.score, instance.scores_keep_holds
+        score = ScoreFunction(lambda S: np.where(keeps(S), base.value(S), -np.inf), base.outputs,
+                              tie_break=base.tie_break, guided=base.guided, name=base.name)
+        return score, (keeps if feasible is None else (lambda S: keeps(S) & feasible(S)))
 
     def sign_objective(self, value: float) -> float:
         """Search values are 'larger is better': back to the objective's own sense."""
