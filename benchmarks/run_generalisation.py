@@ -36,6 +36,7 @@ from sklearn.linear_model import LogisticRegression  # noqa: E402
 
 from mipnn_pyomo.data import load_named_dataset  # noqa: E402
 from mipnn_pyomo.errors import MipnnError  # noqa: E402
+from mipnn_pyomo.selection import parse_grid, select_on_dataset  # noqa: E402
 from mipnn_pyomo.training import train_gd_on_dataset, train_on_dataset  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "generalisation"
@@ -80,12 +81,19 @@ def run_one(spec: dict) -> dict:
         lr = LogisticRegression(max_iter=1000).fit(X, y)  # as baselines.reference_baselines
         return {**row, "status": "fitted", "train_acc": lr.score(X, y), "test_acc": lr.score(data.X_test, data.y_test),
                 "val_acc": lr.score(X_val, y_val), "runtime_s": time.perf_counter() - t0}
-    if spec["method"] == "gd":
+    if spec["method"].startswith("select-"):  # model selection on the training rows, then one run
+        record = select_on_dataset(data, n, seed, parse_grid(spec["recipe"]), method=spec["method"][7:],
+                                   hidden=hidden, P=P, objective=spec["objective"], time_limit=limit, threads=1,
+                                   target_accuracy=target)
+        row["exact"] = record.result.exactness.ok
+        row["note"] = "chose " + " ".join(f"{k}={v}" for k, v in record.details["selection"]["choice"].items())
+    elif spec["method"] == "gd":
         record = train_gd_on_dataset(data, n, seed, hidden=hidden, P=P, target_accuracy=target, time_limit=limit)
     else:
-        kwargs = {} if spec["recipe"] == "paper" else {"recipe": spec["recipe"]}
+        recipe, _, warm = spec["recipe"].partition("+")  # "polish+gd": recipe polish, MIP start from GD
+        kwargs = {} if recipe == "paper" else {"recipe": recipe}
         record = train_on_dataset(data, n, seed, hidden=hidden, P=P, objective=spec["objective"], time_limit=limit,
-                                  threads=1, target_accuracy=target, **kwargs)
+                                  threads=1, target_accuracy=target, warm_start=warm or None, **kwargs)
         row["exact"] = record.result.exactness.ok
     sparsity = record.network.sparsity()
     return {**row, "status": record.status, "train_acc": record.train_accuracy, "test_acc": record.test_accuracy,
@@ -102,7 +110,10 @@ def grid(args) -> list[dict]:
         base = dict(dataset=dataset, n=n, hidden=args.hidden, P=args.P, encoding=enc, thresholds=thresholds,
                     seed=seed, target=args.target)
         for method in args.methods:
-            if method == "mip":
+            if method.startswith("select-"):  # the grid spec stands in the recipe column
+                specs.append({**base, "method": method, "recipe": args.select_grid, "objective": args.objectives[0],
+                              "time_limit": args.time_limit})
+            elif method == "mip":
                 for recipe, objective in itertools.product(args.recipes, args.objectives):
                     specs.append({**base, "method": "mip", "recipe": recipe, "objective": objective,
                                   "time_limit": args.time_limit})
@@ -172,6 +183,8 @@ def parse_args(argv=None):
     p.add_argument("--time-limit", type=float, default=30.0)
     p.add_argument("--gd-time-limit", type=float, default=20.0)
     p.add_argument("--target", default="0.9", help="training accuracy target of the MIP runs, or 'none'")
+    p.add_argument("--select-grid", default="encoding=minmax,thermometer;recipe=paper,polish",
+                   help="grid of the select-cv / select-holdout methods (selection.parse_grid)")
     p.add_argument("--shard", type=lambda t: tuple(int(x) for x in t.split("/")), default=(0, 1))
     p.add_argument("--summary", action="store_true", help="print the markdown summary of the CSV and exit")
     return p.parse_args(argv)
