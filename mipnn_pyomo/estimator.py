@@ -5,8 +5,10 @@
 
 Inputs are numeric arrays (already preprocessed, e.g. by :class:`mipnn_pyomo.data.Preprocessor` or
 a scikit-learn pipeline); they are rounded to the ``decimals`` grid before training and prediction,
-which keeps the MIP exact. ``input_encoding="thermometer"`` binarises every column at ``thresholds``
-quantiles of the training rows (``preprocessor_``, also stored in the network's preprocessing).
+which keeps the MIP exact. ``input_encoding="thermometer"`` (the default, chosen by measurement:
+docs/results/generalisation.md) binarises every column at up to ``thresholds`` quantiles of the
+training rows (``preprocessor_``, also stored in the network's preprocessing; a 0/1 column stays
+itself); ``"minmax"`` passes the arrays through unchanged.
 ``select="cv"`` / ``"holdout"`` chooses among ``select_grid`` (a dict or a
 :func:`mipnn_pyomo.selection.parse_grid` string; default: both input encodings) on the training rows
 only (``selection_``), then trains the choice on all of them.
@@ -53,7 +55,7 @@ class MIPNetClassifier(ClassifierMixin, BaseEstimator):
         solver_options=None,
         verbose=False,
         heuristic=True,
-        input_encoding="minmax",
+        input_encoding="thermometer",
         thresholds=4,
         select=None,
         select_grid=None,
