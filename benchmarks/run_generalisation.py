@@ -86,7 +86,10 @@ def run_one(spec: dict) -> dict:
                                    hidden=hidden, P=P, objective=spec["objective"], time_limit=limit, threads=1,
                                    target_accuracy=target)
         row["exact"] = record.result.exactness.ok
-        row["note"] = "chose " + " ".join(f"{k}={v}" for k, v in record.details["selection"]["choice"].items())
+        choice = record.details["selection"]["choice"]
+        row["note"] = "chose " + " ".join(f"{k}={v}" for k, v in choice.items())
+        chosen = load_named_dataset(spec["dataset"], encoding=choice["encoding"], thresholds=choice["thresholds"])
+        X_val = chosen.X_pool[held_out]  # the same rows in the chosen encoding
     elif spec["method"] == "gd":
         record = train_gd_on_dataset(data, n, seed, hidden=hidden, P=P, target_accuracy=target, time_limit=limit)
     else:
