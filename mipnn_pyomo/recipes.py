@@ -14,9 +14,9 @@ and keeps what earlier stages reached as constraints (``holds``, rows of instanc
 
 The stages share the one time limit: stage i gets ``time_share`` of the time left when it starts
 (the last stage all of it); a stage that stops at the accuracy target hands its unused time on.
-A stage with ``prune_first`` first runs the pruning heuristic (heuristics/prune.py: zero
-parameters, or whole neurons, while every hold stays met) and gives the result to the solver as
-its MIP start. ``"paper"`` is one stage: exactly the behaviour without recipes.
+A stage's ``heuristic`` runs on its start (heuristics/prune.py: zero parameters, or whole
+neurons, or change single parameters where the stage's objective improves, always keeping every
+hold) and hands the result to the solver as its MIP start. ``"paper"`` is one stage: exactly the behaviour without recipes.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from mipnn_pyomo.errors import ModelConfigError
 
 PRIMARY = "primary"  # the caller's objective (train_network's ``objective``)
 ACCURACY = "accuracy"  # the training-accuracy floor
+START_HEURISTICS = ("prune-weights", "prune-neurons", "coordinate-search")  # heuristics/prune.py
 
 
 @dataclass(frozen=True)
@@ -34,25 +35,28 @@ class Stage:
     """One MIP of a recipe: its ``objective`` (an objective name or ``PRIMARY``), the values of
     earlier stages it keeps (``holds``: ``ACCURACY``, ``PRIMARY`` or objective names), whether it
     stops at the first network with the target accuracy (the paper's rule), its share of the time
-    left, whether the pruning heuristic runs on its start (``prune_first``: "weights" or
-    "neurons") and an optional solver of its own (None: the caller's)."""
+    left, the heuristic run on its start (``heuristic``: "prune-weights", "prune-neurons" or
+    "coordinate-search", heuristics/prune.py; the local search of heuristics/ runs by itself where
+    the stage's objective and holds are score-based) and an optional solver of its own (None: the
+    caller's)."""
 
     objective: str
     holds: tuple[str, ...] = ()
     stop_at_target: bool = False
     time_share: float = 1.0
-    prune_first: str | None = None
+    heuristic: str | None = None
     solver: str | None = None
 
     def __post_init__(self) -> None:
         if not 0 < self.time_share <= 1:
             raise ModelConfigError(f"a stage's time share must be in (0, 1], got {self.time_share}")
-        if self.prune_first not in (None, "weights", "neurons"):
-            raise ModelConfigError(f"prune_first must be 'weights', 'neurons' or None, got {self.prune_first!r}")
+        if self.heuristic not in (None, *START_HEURISTICS):
+            raise ModelConfigError(f"a stage's heuristic must be one of {', '.join(START_HEURISTICS)} or None, "
+                                   f"got {self.heuristic!r}")
 
     def to_dict(self) -> dict:
         return {"objective": self.objective, "holds": list(self.holds), "stop_at_target": self.stop_at_target,
-                "time_share": self.time_share, "prune_first": self.prune_first, "solver": self.solver}
+                "time_share": self.time_share, "heuristic": self.heuristic, "solver": self.solver}
 
 
 @dataclass(frozen=True)
@@ -84,21 +88,22 @@ RECIPES: dict[str, Recipe] = {
                      ">= target held, then the fewest non-zero weights with both held",
                      (Stage(PRIMARY, stop_at_target=True, time_share=0.5),
                       Stage(PRIMARY, holds=(ACCURACY,), time_share=0.6),
-                      Stage("min-weight", holds=(ACCURACY, PRIMARY), prune_first="weights"))),
-    "bemi": Recipe("bemi", "BeMi's lexicographic sequence: the objective, then the neurons' margins with it held, "
-                   "then the fewest non-zero weights with both held",
+                      Stage("min-weight", holds=(ACCURACY, PRIMARY), heuristic="prune-weights"))),
+    "bemi": Recipe("bemi", "BeMi's lexicographic sequence: the objective, then the neurons' margins with it (and "
+                   "the training accuracy) held, then the fewest non-zero weights with all held",
                    (Stage(PRIMARY, time_share=0.4),
-                    Stage("neuron-margin", holds=(PRIMARY,), time_share=0.5),
-                    Stage("min-weight", holds=(PRIMARY, "neuron-margin"), prune_first="weights"))),
+                    Stage("neuron-margin", holds=(PRIMARY, ACCURACY), time_share=0.5,
+                          heuristic="coordinate-search"),
+                    Stage("min-weight", holds=(PRIMARY, "neuron-margin", ACCURACY), heuristic="prune-weights"))),
     "min-weight": Recipe("min-weight", "paper's stage, then the fewest non-zero weights with training accuracy "
                          ">= target held (Icarte et al.)",
                          (Stage(PRIMARY, stop_at_target=True, time_share=0.5),
-                          Stage("min-weight", holds=(ACCURACY,), prune_first="weights"))),
+                          Stage("min-weight", holds=(ACCURACY,), heuristic="prune-weights"))),
     "prune": Recipe("prune", "paper's stage, then the fewest active hidden neurons with training accuracy >= "
                     "target held, then the fewest non-zero weights with both held",
                     (Stage(PRIMARY, stop_at_target=True, time_share=0.4),
-                     Stage("min-neurons", holds=(ACCURACY,), time_share=0.5, prune_first="neurons"),
-                     Stage("min-weight", holds=(ACCURACY, "min-neurons"), prune_first="weights"))),
+                     Stage("min-neurons", holds=(ACCURACY,), time_share=0.5, heuristic="prune-neurons"),
+                     Stage("min-weight", holds=(ACCURACY, "min-neurons"), heuristic="prune-weights"))),
 }
 
 DEFAULT_RECIPE = "paper"

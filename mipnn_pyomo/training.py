@@ -242,12 +242,20 @@ def train_network(
     if not plan.is_paper:
         _check_primary(plan, spec)
         return RecipeRun(data, plan, objective, solver, options, formulation, strict, seed).run(warm_start, t_start)
+    return _single_solve(data, objective, solver_adapter, options, formulation, warm_start, strict, seed, t_start)
+
+
+def _single_solve(data: ProblemData, objective: str, solver_adapter, options: SolveOptions, formulation,
+                  warm_start, strict: bool, seed: int, t_start: float) -> TrainResult:
+    """The "paper" recipe: one instance, one solve, the exactness check."""
     holds: tuple[Hold, ...] = ()
-    if not spec.score_based:
+    if not get_objective(objective).score_based:
         options, holds = _structure_alone(objective, data, options)
     instance = build_instance(data, objective, formulation, holds)
     solver_adapter.check_instance(instance)
     start_network, warm_info = _warm_start(warm_start, instance, seed=seed, time_limit=options.time_limit)
+    if start_network is not None and not instance.holds_met(start_network):
+        start_network, warm_info["kept_out"] = None, "the warm start misses the accuracy floor"
     result, report = solve_checked(solver_adapter, instance, options, start_network, strict)
     if warm_info is not None:
         warm_info["accepted"] = result.warm_start_accepted
@@ -303,7 +311,7 @@ MIN_STAGE_SECONDS = 2.0  # a later stage with less time left than this is skippe
 @dataclass
 class RecipeRun:
     """One run of a recipe's stages (recipes.py) on ``data``: each stage builds its instance
-    (objective + the holds of the values reached so far), starts from the network so far (pruned
+    (objective + the holds of the values reached so far), starts from the network so far (changed
     first where the stage says so), solves with its share of the time left and passes the
     exactness check (the forward pass keeps every hold). Records each stage for the model file."""
 
@@ -371,12 +379,12 @@ class RecipeRun:
         adapter = get_solver(stage.solver or self.solver)
         adapter.require_available()
         adapter.check_instance(instance)
-        start, info, pruned = network, None, 0
+        start, info, changes = network, None, 0
         start_value = None if network is None else instance.evaluate(network)
         if network is None:
             start, info = _warm_start(warm_start, instance, seed=self.seed, time_limit=budget)
-        elif stage.prune_first:
-            start, pruned = self._prune(stage, instance, network, budget)
+        elif stage.heuristic:
+            start, changes = self._start_heuristic(stage, instance, network, budget)
         heuristic = self.options.heuristic and get_objective(objective).score_based and instance.holds_on_scores
         searched = None
         if network is not None and heuristic:
@@ -388,9 +396,9 @@ class RecipeRun:
         if info is not None:
             info["accepted"] = result.warm_start_accepted
         record = self._record(index, holds, result, instance, (network, start), start_value, t0)
-        record.update(pruned=pruned, local_search=searched)
+        record.update(start_heuristic=stage.heuristic, heuristic_changes=changes, local_search=searched)
         if record["source"] == "heuristic":
-            record["source"] = "heuristic (pruning)" if pruned else "heuristic (local search)"
+            record["source"] = f"heuristic ({stage.heuristic})" if changes else "heuristic (local search)"
         self.stages.append(record)
         trained = TrainResult(network=result.network, solve=result, instance=instance, objective=objective,
                               train_accuracy=result.train_accuracy, build_s=instance.build_s,
@@ -410,13 +418,21 @@ class RecipeRun:
         info = {"from": before, "to": value if found else before, "time_s": time.perf_counter() - t0}
         return (improved if found else start), info
 
-    def _prune(self, stage: Stage, instance: TrainingInstance, network: IntegerNetwork, budget: float | None):
-        """The pruning heuristic on the stage's start: parameters (or whole neurons) zeroed while
-        every hold of the stage stays met (forward pass)."""
-        from mipnn_pyomo.heuristics.prune import prune_neurons, prune_weights
+    def _start_heuristic(self, stage: Stage, instance: TrainingInstance, network: IntegerNetwork,
+                         budget: float | None):
+        """(start, changes) from the stage's heuristic (heuristics/prune.py) on the network so far:
+        parameters or whole neurons zeroed, or single parameters changed where the stage's
+        objective improves, every hold kept (forward pass); at most 10% of the stage's time
+        (coordinate search: 25%)."""
+        from mipnn_pyomo.heuristics.prune import coordinate_search, prune_neurons, prune_weights
 
-        prune = prune_neurons if stage.prune_first == "neurons" else prune_weights
-        limit = None if budget is None else max(0.5, 0.1 * budget)
+        share = 0.25 if stage.heuristic == "coordinate-search" else 0.1
+        limit = None if budget is None else max(0.5, share * budget)
+        if stage.heuristic == "coordinate-search":
+            spec = instance.spec
+            return coordinate_search(network, instance.evaluate, spec.better, instance.holds_met, seed=self.seed,
+                                     time_limit=limit)
+        prune = prune_neurons if stage.heuristic == "prune-neurons" else prune_weights
         return prune(network, instance.holds_met, seed=self.seed, time_limit=limit)
 
     def _record(self, index: int, holds, result: SolveResult, instance: TrainingInstance, networks,

@@ -41,9 +41,11 @@ def all_networks(sizes=SIZES, P=1):
 
 def brute_force(X, y, floor: int, value, better):
     """The best ``value(network)`` over all networks whose forward pass gets >= floor samples right."""
-    best = None
+    from mipnn_pyomo.network import row_keys, tie_break_argmax
+
+    best, keys = None, row_keys(X, 4)  # net.predict_index(X), without hashing the rows 2,187 times
     for net in all_networks():
-        if np.sum(net.predict_index(X) == y) >= floor:
+        if np.sum(tie_break_argmax(net.output_scores(X), net.tie_seed, keys) == y) >= floor:
             v = value(net)
             best = v if best is None or better(v, best) else best
     return best
@@ -152,22 +154,28 @@ def test_paper_recipe_is_todays_single_solve(xor_data):
     assert np.array_equal(paper.network.to_vector(), default.network.to_vector())
 
 
-@pytest.mark.parametrize("name", ["polish", "bemi", "min-weight", "prune"])
-def test_recipes_keep_what_they_hold(separable_data, name):
-    X, y = separable_data
-    result = train_network(X, y, hidden=(3,), P=1, time_limit=8, threads=1, recipe=name, target_accuracy=0.9)
+@pytest.mark.parametrize("name", [pytest.param("polish", marks=pytest.mark.slow),
+                                  pytest.param("bemi", marks=pytest.mark.slow), "min-weight", "prune"])
+def test_recipes_keep_what_they_hold(tiny, name):
+    X, y = tiny  # 2-1-2 networks: every stage solves to optimality in well under a second
+    result = train_network(X, y, hidden=(1,), P=1, time_limit=30, threads=1, recipe=name, target_accuracy=0.85)
     stages = result.recipe["stages"]
     ran = [s for s in stages if s["status"] != "skipped"]
-    assert result.exactness.ok and len(ran) == len(RECIPES[name].stages)
-    assert result.train_accuracy >= 0.9 and result.network.accuracy(X, y) == result.train_accuracy
-    for earlier, later in zip(ran, ran[1:]):  # each stage starts from the one before and never loses
+    assert len(stages) == len(RECIPES[name].stages) and len(ran) >= 2  # a loaded machine may skip the last
+    assert all("s left" in s["reason"] for s in stages if s["status"] == "skipped")
+    assert result.exactness.ok and result.network.accuracy(X, y) == result.train_accuracy
+    # every recipe holds the training accuracy (min(target, what stage 1 reached)) after stage 1
+    assert result.train_accuracy >= min(0.85, ran[0]["train_accuracy"]) - 1e-9
+    for later in ran[1:]:  # each stage starts from the network before and never loses on its objective
         spec = get_objective(later["objective"])
-        assert not spec.better(later["start_value"], later["value"]) or later["pruned"]
+        assert not spec.better(later["start_value"], later["value"])
         for hold in later["holds"]:
-            assert hold["name"] == ACCURACY or hold["value"] is not None
-    assert count_nonzero(result.network) <= ran[0]["nonzero_parameters"] or name == "bemi"
-    assert result.recipe["final_source"] is not None or all(s["source"] == "previous stage" for s in ran[1:])
-    assert result.summary()["recipe"] == name
+            if hold["name"] != ACCURACY:
+                assert not get_objective(hold["name"]).better(
+                    hold["value"], get_objective(hold["name"]).evaluate(result.network, X, OutputContext(y, 2, 1, 1)))
+    if ran[-1]["objective"] == "min-weight":  # the last stage's value is the returned network's
+        assert ran[-1]["value"] == count_nonzero(result.network) <= ran[-1]["start_value"]
+    assert result.summary()["recipe"] == name and result.summary()["final_network_source"] is not None
 
 
 def test_a_recipe_needs_a_score_objective_first(tiny):
@@ -178,30 +186,94 @@ def test_a_recipe_needs_a_score_objective_first(tiny):
         Stage("primary", time_share=0)
 
 
-def test_stage_solvers_and_the_recipe_in_the_model_file(separable_data):
+def test_stage_solvers_and_the_recipe_in_the_model_file(tiny):
     from mipnn_pyomo.training import make_record, mip_outcome
 
-    X, y = separable_data
+    X, y = tiny
     recipe = get_recipe("min-weight").with_solvers("highs", None)
     assert isinstance(recipe, Recipe) and recipe.stages[0].solver == "highs"
-    result = train_network(X, y, hidden=(2,), P=1, time_limit=30, threads=1, recipe=recipe)
+    result = train_network(X, y, hidden=(1,), P=1, time_limit=30, threads=1, recipe=recipe, target_accuracy=0.85)
     record = make_record(mip_outcome(result), classes=[0, 1], preprocessing={"decimals": 4},
                          data_source={"dataset": "arrays"}, train_indices=range(len(y)), seed=0)
     training = record.network.training
     assert training["recipe"] == "min-weight" and len(training["recipe_stages"]) == 2
     assert training["recipe_stages"][1]["objective"] == "min-weight"
+    assert training["recipe_stages"][1]["value"] == count_nonzero(record.network)
     assert "final_network_source" in training
 
 
-@pytest.mark.parametrize("solver", ["cpsat", "scip", pytest.param("cbc", marks=pytest.mark.slow), "gurobi"])
-def test_every_engine_runs_the_structure_stages(separable_data, solver):
+@pytest.mark.parametrize("solver", ["cpsat", pytest.param("scip", marks=pytest.mark.slow),
+                                    pytest.param("cbc", marks=pytest.mark.slow),
+                                    pytest.param("gurobi", marks=pytest.mark.slow)])
+def test_every_engine_runs_the_structure_stages(tiny, solver):
     require_solver(solver)
-    X, y = separable_data
-    result = train_network(X, y, hidden=(2,), P=1, time_limit=40, threads=1, recipe="bemi", solver=solver,
-                           target_accuracy=0.9)
+    X, y = tiny
+    result = train_network(X, y, hidden=(1,), P=1, time_limit=40, threads=1, recipe="bemi", solver=solver,
+                           target_accuracy=0.85)
     assert result.exactness.ok
     assert [s["objective"] for s in result.recipe["stages"]] == ["sat-margin", "neuron-margin", "min-weight"]
     assert all(s["solver"] == solver for s in result.recipe["stages"])
-    alone = train_network(X, y, hidden=(2,), P=1, objective="min-neurons", time_limit=20, threads=1, solver=solver,
-                          target_accuracy=0.9)
-    assert alone.exactness.ok and alone.network.accuracy(X, y) >= 0.9
+    alone = train_network(X, y, hidden=(1,), P=1, objective="min-neurons", time_limit=20, threads=1, solver=solver,
+                          target_accuracy=0.85)
+    assert alone.exactness.ok and alone.network.accuracy(X, y) >= 0.85
+
+
+# --------------------------------------------------------------------------- front ends
+
+
+def test_cli_recipe_writes_its_stages_to_the_model_file(tmp_path, capsys):
+    from mipnn_pyomo.cli import main
+
+    model = tmp_path / "m.json"
+    code = main(["train", "--n-train", "12", "--hidden", "1", "--recipe", "min-weight", "--time-limit", "20",
+                 "--threads", "1", "--out", str(model)])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "stage 2" in out and "min-weight (holding accuracy" in out and "final network" in out
+    net = IntegerNetwork.load(model)
+    stages = net.training["recipe_stages"]
+    assert net.training["recipe"] == "min-weight" and [s["objective"] for s in stages] == ["sat-margin", "min-weight"]
+    assert stages[1]["value"] == count_nonzero(net) and net.training["train_accuracy"] >= 0.9 - 1e-9
+
+
+def test_cli_recipe_errors_are_one_line(capsys):
+    from mipnn_pyomo.cli import main
+
+    assert main(["train", "--n-train", "10", "--recipe", "polish", "--method", "gd"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--recipe polish" in err[0]
+
+
+def test_estimator_takes_a_recipe(tiny):
+    from mipnn_pyomo.estimator import MIPNetClassifier
+
+    X, y = tiny
+    clf = MIPNetClassifier(hidden=(1,), time_limit=20, threads=1, recipe="min-weight", target_accuracy=0.85).fit(X, y)
+    assert clf.get_params()["recipe"] == "min-weight"
+    assert clf.training_record_.network.training["recipe"] == "min-weight"
+    assert clf.score(X, y) == clf.train_accuracy_ >= 0.85
+
+
+def test_a_warm_start_below_the_floor_is_kept_out(tiny):
+    X, y = tiny
+    zero = IntegerNetwork.from_vector(np.zeros(7), SIZES, 1)
+    result = train_network(X, y, hidden=(1,), objective="min-weight", target_accuracy=0.875, warm_start=zero,
+                           time_limit=20, threads=1)
+    assert result.warm_start["kept_out"] and result.exactness.ok
+    assert np.sum(result.network.predict_index(X) == y) >= 7
+
+
+def test_coordinate_search_improves_and_keeps(tiny):
+    from mipnn_pyomo.heuristics.prune import coordinate_search
+
+    X, y = tiny
+    spec, ctx = get_objective("neuron-margin"), OutputContext(y, 2, 1, 1)
+    net = IntegerNetwork([np.array([[1], [-1]]), np.array([[-1, 1]])], [np.array([0]), np.array([0, 0])], 1)
+    value = lambda n: spec.evaluate(n, X, ctx)  # noqa: E731
+    floor = np.sum(net.predict_index(X) == y)
+    keeps = lambda n: np.sum(n.predict_index(X) == y) >= floor  # noqa: E731
+    better, changes = coordinate_search(net, value, spec.better, keeps, seed=0)
+    assert keeps(better) and value(better) >= value(net)
+    assert (changes > 0) == (value(better) > value(net))
+    same, none = coordinate_search(net, value, spec.better, lambda n: False)
+    assert none == 0 and np.array_equal(same.to_vector(), net.to_vector())

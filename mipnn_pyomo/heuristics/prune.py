@@ -73,3 +73,36 @@ def prune_neurons(network: IntegerNetwork, keeps: Callable[[IntegerNetwork], boo
         else:
             weights[l][:, j], biases[l][j], weights[l + 1][j, :] = saved
     return _copy(network, weights, biases), removed
+
+
+def coordinate_search(network: IntegerNetwork, value: Callable[[IntegerNetwork], float],
+                      better: Callable[[float, float], bool], keeps: Callable[[IntegerNetwork], bool], *,
+                      seed: int = 0, time_limit: float | None = None, sweeps: int = 3) -> tuple[IntegerNetwork, int]:
+    """(network, changes): first-improvement search over single parameters for any objective of
+    the network (e.g. neuron-margin): each parameter, in a seeded order, is tried at every other
+    value of [-P, P] and kept there when ``better(value(new), value(old))`` and ``keeps(new)``;
+    up to ``sweeps`` passes while one improves."""
+    sizes = [network.n_inputs, *network.hidden, network.n_outputs]
+    vector = network.to_vector().copy()
+    rebuild = lambda v: IntegerNetwork.from_vector(v, sizes, network.P, preprocessing=network.preprocessing,  # noqa: E731
+                                                   tie_seed=network.tie_seed)
+    rng = np.random.default_rng(seed)
+    over, changes, best = _deadline(time_limit), 0, value(network)
+    for _ in range(sweeps):
+        improved = False
+        for pos in rng.permutation(len(vector)):
+            if over():
+                return rebuild(vector), changes
+            kept = vector[pos]
+            for candidate in range(-network.P, network.P + 1):
+                if candidate == kept:
+                    continue
+                vector[pos] = candidate
+                trial = rebuild(vector)
+                trial_value = value(trial)
+                if better(trial_value, best) and keeps(trial):
+                    best, kept, improved, changes = trial_value, candidate, True, changes + 1
+            vector[pos] = kept
+        if not improved:
+            break
+    return rebuild(vector), changes
