@@ -126,6 +126,8 @@ def test_cli_select_records_choice_and_scores(tmp_path, capsys):
     assert json.loads(out)["exact"] is True
     assert main(["train", "--dataset", "iris", "--select", "cv", "--select-grid", "P=x"]) == 2
     assert "error:" in capsys.readouterr().err
+    assert main(["train", "--dataset", "iris", "--select", "cv", "--method", "gd"]) == 2
+    assert "does not apply to --method gd" in capsys.readouterr().err
 
 
 def test_estimator_thermometer_and_selection():

@@ -60,6 +60,10 @@ def _check_before_training(args) -> None:
     from mipnn_pyomo.solvers import get_solver
 
     validate_architecture(args.hidden, args.P)
+    if getattr(args, "select", None) and (args.method == "gd" or args.batch_size is not None):
+        from mipnn_pyomo.errors import ModelConfigError
+
+        raise ModelConfigError("--select chooses among MIP runs; it does not apply to --method gd or --batch-size")
     if args.recipe != "paper" and (args.method == "gd" or args.batch_size is not None):
         from mipnn_pyomo.errors import ModelConfigError
 
