@@ -232,7 +232,8 @@ class Preprocessor:
                 raise ModelFileError("inconsistent preprocessor: thresholds given for the minmax encoding")
             return
         if set(self.thresholds) != set(self.numeric):
-            raise ModelFileError("inconsistent preprocessor: the thermometer thresholds must list exactly the numeric columns")
+            raise ModelFileError("inconsistent preprocessor: the thermometer thresholds must list exactly the "
+                                 "numeric columns")
         for c, cuts in self.thresholds.items():
             if not all(np.isfinite(cuts)) or any(a >= b for a, b in zip(cuts, cuts[1:])):
                 raise ModelFileError(f"inconsistent preprocessor: the thresholds of column {c!r} are not finite and "
@@ -257,12 +258,13 @@ class Preprocessor:
     @staticmethod
     def quantile_thresholds(values: np.ndarray, k: int) -> list[float]:
         """Thermometer thresholds of one column: the distinct quantiles at 1/(k+1), ..., k/(k+1)
-        (numpy's default linear interpolation) that lie in [min, max), so that every feature
-        "x > t" is 1 for some training rows and 0 for others. (sklearn's KBinsDiscretizer drops
+        (numpy's default linear interpolation, to 10 significant digits) that lie in [min, max),
+        so that every feature "x > t" is 1 for some training rows and 0 for others. (sklearn's KBinsDiscretizer drops
         repeated edges together with the bins around them: on a column that is mostly 0 it keeps
         no threshold at all, where this keeps "x > 0".)"""
         values = np.asarray(values, dtype=np.float64)
-        cuts = np.unique(np.quantile(values, np.arange(1, k + 1) / (k + 1)))
+        quantiles = np.quantile(values, np.arange(1, k + 1) / (k + 1))
+        cuts = np.unique([float(f"{q:.10g}") for q in quantiles])  # 10 digits: readable feature names
         return [float(t) for t in cuts if values.min() <= t < values.max()]
 
     @classmethod
@@ -410,7 +412,8 @@ class Preprocessor:
             "target": self.target,
             "categorical": {c: list(v) for c, v in self.categorical.items()},
             "columns": list(self.columns),
-            **({"numeric_encoding": self.numeric_encoding, "thresholds": {c: list(v) for c, v in self.thresholds.items()}}
+            **({"numeric_encoding": self.numeric_encoding,
+                "thresholds": {c: list(v) for c, v in self.thresholds.items()}}
                if self.numeric_encoding != "minmax" else {}),
         }
 
@@ -864,7 +867,7 @@ def load_csv(
         preprocessor=pre,
         pool_rows=pool_rows,
         test_rows=test_rows,
-        source={**_csv_source(path, target, test_csv, test_size, split_seed, source_categorical), **_encoding_source(encoding, thresholds)},
+        source=_csv_source(path, target, test_csv, test_size, split_seed, source_categorical, (encoding, thresholds)),
     )
 
 
@@ -899,7 +902,8 @@ def _holdout_split(y: pd.Series, classes: list, where: str, test_size: float,
     return np.sort(pool_rows), np.sort(test_rows)
 
 
-def _csv_source(path, target: str, test_csv, test_size, split_seed, categorical: list[str] | None) -> dict:
+def _csv_source(path, target: str, test_csv, test_size, split_seed, categorical: list[str] | None,
+                encoding: tuple[str, int] = ("minmax", DEFAULT_THRESHOLDS)) -> dict:
     """The data source of a CSV data set: absolute paths and the SHA-256 of each file, so that a
     model trained on it is evaluated from anywhere and changed data is told apart from moved data."""
     source = {
@@ -915,7 +919,7 @@ def _csv_source(path, target: str, test_csv, test_size, split_seed, categorical:
         source["test_csv_sha256"] = file_sha256(test_csv)
     if categorical is not None:
         source["categorical"] = categorical
-    return source
+    return {**source, **_encoding_source(*encoding)}
 
 
 # --------------------------------------------------------------------------------------------

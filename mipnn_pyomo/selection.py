@@ -60,7 +60,8 @@ def parse_grid(text: str) -> dict[str, list]:
         key, sep, values = part.partition("=")
         key = key.strip()
         if not sep or key not in GRID_KEYS:
-            raise ModelConfigError(f"selection grid: expected KEY=v1,v2 with KEY in {', '.join(GRID_KEYS)}, got {part!r}")
+            raise ModelConfigError(f"selection grid: expected KEY=v1,v2 with KEY in {', '.join(GRID_KEYS)}, "
+                                   f"got {part!r}")
         try:
             grid[key] = [GRID_KEYS[key](v.strip()) for v in values.split(",") if v.strip()]
         except ValueError:

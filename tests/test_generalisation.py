@@ -142,3 +142,15 @@ def test_estimator_thermometer_and_selection():
     sel = MIPNetClassifier(hidden=(2,), time_limit=2, threads=1, select="holdout").fit(X, y)
     assert sel.network_.training["selection"]["choice"] == sel.selection_.choice
     assert len(sel.selection_.scores) == 2
+
+
+def test_csv_thermometer_source_reloads_the_same_encoding(tmp_path):
+    from mipnn_pyomo.data import load_csv
+
+    path = tmp_path / "d.csv"
+    _frame().to_csv(path, index=False)
+    d = load_csv(path, "y", encoding="thermometer", thresholds=3)
+    assert d.source["input_encoding"] == "thermometer" and d.source["thresholds"] == 3
+    again = load_dataset(d.source)
+    assert again.preprocessor == d.preprocessor and np.array_equal(again.X_pool, d.X_pool)
+    assert "input_encoding" not in load_csv(path, "y").source  # min-max sources are unchanged
