@@ -4,12 +4,17 @@ Preprocessing (fitted on the training rows only):
 
 * categorical columns are one-hot encoded (``OneHotEncoder(handle_unknown='ignore')``; a category
   not seen in training encodes as all zeros; Adult's ``?`` is a category of its own);
-* numeric columns are min-max scaled to [0, 1] (``MinMaxScaler(clip=True)``; values outside the
-  training range are clipped; a constant column, min == max, always gives the feature 0);
+* numeric columns are min-max scaled to [0, 1] (``numeric_encoding="minmax"``, the default:
+  ``MinMaxScaler(clip=True)``; values outside the training range are clipped; a constant column,
+  min == max, always gives the feature 0), or binarised (``numeric_encoding="thermometer"``): k
+  thresholds t_1 < ... < t_m per column (m <= k; the distinct quantiles at 1/(k+1), ..., k/(k+1)
+  of the training rows that lie in [min, max)) and one feature ``"column>t"`` = 1 if x > t else 0
+  each. 0/1 features lie on every grid, and a first-layer neuron can then say "x > t" with P = 1;
 * every feature is rounded to the grid of ``decimals`` decimals, ``np.round(X, decimals)``.
 
-Features are named after their column (numeric) or ``"column=category"`` (one-hot), in file column
-order, each column expanded in place (a categorical column into its sorted categories).
+Features are named after their column (numeric, min-max), ``"column>threshold"`` (numeric,
+thermometer; the threshold as Python's shortest repr) or ``"column=category"`` (one-hot), in file
+column order, each column expanded in place (a categorical column into its sorted categories).
 """
 
 from __future__ import annotations
@@ -42,6 +47,10 @@ __all__ = [
     "load_adult",
     "load_csv",
     "load_dataset",
+    "load_named_dataset",
+    "load_sklearn_dataset",
+    "SKLEARN_DATASETS",
+    "NUMERIC_ENCODINGS",
     "read_table_for_predict",
     "file_sha256",
 ]
@@ -71,6 +80,10 @@ SAMPLE_MAX_DRAWS = 100
 
 # A target with more distinct values than this draws a DataWarning (it may be a continuous target).
 MAX_CLASSES_WITHOUT_WARNING = 20
+
+NUMERIC_ENCODINGS = ("minmax", "thermometer")
+DEFAULT_THRESHOLDS = 4  # thermometer: thresholds per numeric column
+MAX_THRESHOLDS = 100
 
 
 class DataWarning(UserWarning):
@@ -166,6 +179,8 @@ class Preprocessor:
     columns: list[str]  # input columns in file order (excluding the target)
     features: list[str]  # output feature names
     decimals: int = 4
+    numeric_encoding: str = "minmax"  # or "thermometer" (see the module docstring)
+    thresholds: dict[str, list[float]] = field(default_factory=dict)  # thermometer: column -> increasing thresholds
     _fitted: Any = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -198,23 +213,59 @@ class Preprocessor:
         empty = [c for c, cats in self.categorical.items() if not cats]
         if empty:
             raise ModelFileError(f"inconsistent preprocessor: categorical column(s) {_fmt_list(empty)} have no categories")
-        expected = self._feature_names(self.columns, self.numeric, self.categorical)
+        self._check_thresholds()
+        expected = self._feature_names(self.columns, self.numeric, self.categorical, self._thermometer_cuts())
         if expected != self.features:
             raise ModelFileError(
                 "inconsistent preprocessor: the feature names do not match the columns and categories"
             )
 
+    def _check_thresholds(self) -> None:
+        """The encoding is known; thermometer thresholds: one finite, strictly increasing list per
+        numeric column; min-max: none."""
+        if self.numeric_encoding not in NUMERIC_ENCODINGS:
+            raise ModelFileError(f"unknown numeric encoding {self.numeric_encoding!r}; expected one of "
+                                 f"{_fmt_list(NUMERIC_ENCODINGS)}")
+        self.thresholds = {str(c): [float(t) for t in v] for c, v in (self.thresholds or {}).items()}
+        if self.numeric_encoding == "minmax":
+            if self.thresholds:
+                raise ModelFileError("inconsistent preprocessor: thresholds given for the minmax encoding")
+            return
+        if set(self.thresholds) != set(self.numeric):
+            raise ModelFileError("inconsistent preprocessor: the thermometer thresholds must list exactly the "
+                                 "numeric columns")
+        for c, cuts in self.thresholds.items():
+            if not all(np.isfinite(cuts)) or any(a >= b for a, b in zip(cuts, cuts[1:])):
+                raise ModelFileError(f"inconsistent preprocessor: the thresholds of column {c!r} are not finite and "
+                                     f"strictly increasing: {cuts}")
+
+    def _thermometer_cuts(self) -> dict[str, list[float]] | None:
+        return self.thresholds if self.numeric_encoding == "thermometer" else None
+
     # ---- construction ------------------------------------------------------------------------
 
     @staticmethod
-    def _feature_names(columns, numeric, categorical) -> list[str]:
+    def _feature_names(columns, numeric, categorical, thresholds=None) -> list[str]:
+        """Feature names in column order; ``thresholds`` (column -> cuts) for the thermometer encoding."""
         names: list[str] = []
         for c in columns:
             if c in numeric:
-                names.append(c)
+                names.extend([c] if thresholds is None else [f"{c}>{t!r}" for t in thresholds[c]])
             else:
                 names.extend(f"{c}={cat}" for cat in categorical[c])
         return names
+
+    @staticmethod
+    def quantile_thresholds(values: np.ndarray, k: int) -> list[float]:
+        """Thermometer thresholds of one column: the distinct quantiles at 1/(k+1), ..., k/(k+1)
+        (numpy's default linear interpolation, to 10 significant digits) that lie in [min, max),
+        so that every feature "x > t" is 1 for some training rows and 0 for others. (sklearn's KBinsDiscretizer drops
+        repeated edges together with the bins around them: on a column that is mostly 0 it keeps
+        no threshold at all, where this keeps "x > 0".)"""
+        values = np.asarray(values, dtype=np.float64)
+        quantiles = np.quantile(values, np.arange(1, k + 1) / (k + 1))
+        cuts = np.unique([float(f"{q:.10g}") for q in quantiles])  # 10 digits: readable feature names
+        return [float(t) for t in cuts if values.min() <= t < values.max()]
 
     @classmethod
     def fit(
@@ -223,11 +274,15 @@ class Preprocessor:
         target: str,
         decimals: int = 4,
         categorical: list[str] | None = None,
+        numeric_encoding: str = "minmax",
+        thresholds: int = DEFAULT_THRESHOLDS,
     ) -> "Preprocessor":
         """Fit on the training rows ``df`` (all columns but ``target`` are inputs).
 
         ``categorical`` lists the categorical columns; by default bool and text (object/string)
-        columns are categorical and the others numeric."""
+        columns are categorical and the others numeric. ``numeric_encoding`` "thermometer" fits at
+        most ``thresholds`` quantile thresholds per numeric column (:meth:`quantile_thresholds`)."""
+        numeric_encoding, thresholds = check_numeric_encoding(numeric_encoding, thresholds)
         if not isinstance(df, pd.DataFrame):
             raise DataError(f"expected a pandas DataFrame, got {type(df).__name__}")
         df = df.rename(columns=str)
@@ -253,11 +308,14 @@ class Preprocessor:
         cat_list = [c for c in columns if c in cat_cols]
 
         numeric: dict[str, list[float]] = {}
+        cuts: dict[str, list[float]] = {}
         if num_list:
             values = np.column_stack([_as_numeric(df[c], c) for c in num_list])
             scaler = MinMaxScaler(clip=True).fit(values)
-            for c, lo, hi in zip(num_list, scaler.data_min_, scaler.data_max_):
+            for j, (c, lo, hi) in enumerate(zip(num_list, scaler.data_min_, scaler.data_max_)):
                 numeric[c] = [float(lo), float(hi)]
+                if numeric_encoding == "thermometer":
+                    cuts[c] = cls.quantile_thresholds(values[:, j], thresholds)
         cats: dict[str, list[str]] = {}
         if cat_list:
             values = np.column_stack([_as_category_strings(df[c], c) for c in cat_list])
@@ -269,8 +327,10 @@ class Preprocessor:
             numeric=numeric,
             categorical=cats,
             columns=columns,
-            features=cls._feature_names(columns, numeric, cats),
+            features=cls._feature_names(columns, numeric, cats, cuts if numeric_encoding == "thermometer" else None),
             decimals=decimals,
+            numeric_encoding=numeric_encoding,
+            thresholds=cuts,
         )
 
     # ---- transform ---------------------------------------------------------------------------
@@ -294,10 +354,12 @@ class Preprocessor:
                 ).fit(dummy)
             constant = np.array([self.numeric[c][0] == self.numeric[c][1] for c in num_cols], dtype=bool)
             pos, num_pos, cat_pos = 0, [], []
+            cuts = self._thermometer_cuts()
             for c in self.columns:
                 if c in self.numeric:
-                    num_pos.append(pos)
-                    pos += 1
+                    k = 1 if cuts is None else len(cuts[c])
+                    num_pos.extend(range(pos, pos + k))
+                    pos += k
                 else:
                     k = len(self.categorical[c])
                     cat_pos.extend(range(pos, pos + k))
@@ -322,14 +384,22 @@ class Preprocessor:
             return out
         if num_cols:
             values = np.column_stack([_as_numeric(df[c], c, where) for c in num_cols])
-            scaled = scaler.transform(values)
-            scaled[:, constant] = 0.0
-            out[:, num_pos] = scaled
+            out[:, num_pos] = self._numeric_features(values, num_cols, scaler, constant)
         if cat_cols:
             values = np.column_stack([_as_category_strings(df[c], c, where) for c in cat_cols])
             out[:, cat_pos] = encoder.transform(values)
         out = np.round(out, self.decimals) + 0.0  # + 0.0 turns any -0.0 into 0.0
         return out
+
+    def _numeric_features(self, values: np.ndarray, num_cols: list[str], scaler, constant) -> np.ndarray:
+        """The numeric columns' features: min-max scaled values, or the thermometer's 0/1 "x > t"."""
+        if self.numeric_encoding == "thermometer":
+            blocks = [values[:, [j]] > np.asarray(self.thresholds[c], dtype=np.float64)[None, :]
+                      for j, c in enumerate(num_cols)]
+            return np.hstack(blocks).astype(np.float64)
+        scaled = scaler.transform(values)
+        scaled[:, constant] = 0.0
+        return scaled
 
     # ---- serialisation -----------------------------------------------------------------------
 
@@ -342,6 +412,9 @@ class Preprocessor:
             "target": self.target,
             "categorical": {c: list(v) for c, v in self.categorical.items()},
             "columns": list(self.columns),
+            **({"numeric_encoding": self.numeric_encoding,
+                "thresholds": {c: list(v) for c, v in self.thresholds.items()}}
+               if self.numeric_encoding != "minmax" else {}),
         }
 
     @classmethod
@@ -368,6 +441,10 @@ class Preprocessor:
         target = d.get("target")
         if target is not None and not isinstance(target, str):
             raise ModelFileError(f"malformed field preprocessing.target: {target!r} is not a string")
+        encoding = d.get("numeric_encoding", "minmax")
+        if encoding not in NUMERIC_ENCODINGS:
+            raise ModelFileError(f"malformed field preprocessing.numeric_encoding: {encoding!r} is not one of "
+                                 f"{_fmt_list(NUMERIC_ENCODINGS)}")
         return cls(
             target=target or "",
             numeric=numeric,
@@ -375,6 +452,8 @@ class Preprocessor:
             columns=columns,
             features=features,
             decimals=decimals,
+            numeric_encoding=encoding,
+            thresholds=_file_thresholds(d.get("thresholds", {}), "preprocessing.thresholds"),
         )
 
 
@@ -404,6 +483,33 @@ def _file_ranges(value: Any, where: str) -> dict[str, list[float]]:
             raise ModelFileError(f"malformed field {where}[{c!r}]: {v!r} is not a range [min, max] of finite numbers")
         out[c] = [float(v[0]), float(v[1])]
     return out
+
+
+def _file_thresholds(value: Any, where: str) -> dict[str, list[float]]:
+    """column -> a list of finite numbers (not booleans); their order is checked by the Preprocessor."""
+    out = {}
+    for c, v in _file_mapping(value, where).items():
+        ok = isinstance(v, list) and all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) and np.isfinite(x) for x in v)
+        if not ok:
+            raise ModelFileError(f"malformed field {where}[{c!r}]: {_shown_value(v)} is not a list of finite numbers")
+        out[c] = [float(x) for x in v]
+    return out
+
+
+def _shown_value(v: Any) -> str:
+    text = repr(v)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def check_numeric_encoding(encoding: Any, thresholds: Any) -> tuple[str, int]:
+    """A valid (numeric encoding, thresholds per column) pair, or DataError."""
+    if encoding not in NUMERIC_ENCODINGS:
+        raise DataError(f"unknown numeric encoding {encoding!r}; expected one of {_fmt_list(NUMERIC_ENCODINGS)}")
+    if isinstance(thresholds, bool) or not isinstance(thresholds, (int, np.integer)) \
+            or not 1 <= thresholds <= MAX_THRESHOLDS:
+        raise DataError(f"thresholds must be an integer in [1, {MAX_THRESHOLDS}], got {thresholds!r}")
+    return str(encoding), int(thresholds)
 
 
 def _columns_from_features(features: list[str], numeric: dict) -> tuple[list[str], dict[str, list[str]]]:
@@ -512,11 +618,17 @@ def _read_adult_file(fname: str, skiprows: int, expected_rows: int) -> pd.DataFr
     return df
 
 
+def _encoding_source(encoding: str, thresholds: int) -> dict:
+    """The data source's record of the numeric encoding (nothing for the default min-max)."""
+    return {} if encoding == "minmax" else {"input_encoding": encoding, "thresholds": int(thresholds)}
+
+
 @functools.lru_cache(maxsize=8)
-def _load_adult_cached(decimals: int) -> Dataset:
+def _load_adult_cached(decimals: int, encoding: str = "minmax", thresholds: int = DEFAULT_THRESHOLDS) -> Dataset:
     train = _read_adult_file("adult.data.gz", 0, ADULT_TRAIN_ROWS)
     test = _read_adult_file("adult.test.gz", 1, ADULT_TEST_ROWS)  # line 1: '|1x3 Cross validator'
-    pre = Preprocessor.fit(train, ADULT_TARGET, decimals=decimals, categorical=ADULT_CATEGORICAL)
+    pre = Preprocessor.fit(train, ADULT_TARGET, decimals=decimals, categorical=ADULT_CATEGORICAL,
+                           numeric_encoding=encoding, thresholds=thresholds)
     y_train_lab = train[ADULT_TARGET].str.rstrip(".")
     y_test_lab = test[ADULT_TARGET].str.rstrip(".")
     classes = sorted(pd.unique(y_train_lab).tolist())
@@ -531,16 +643,18 @@ def _load_adult_cached(decimals: int) -> Dataset:
         preprocessor=pre,
         pool_rows=np.arange(len(train), dtype=np.int64),
         test_rows=np.arange(len(test), dtype=np.int64),
-        source={"dataset": "adult"},
+        source={"dataset": "adult", **_encoding_source(encoding, thresholds)},
     )
 
 
-def load_adult(decimals: int = 4) -> Dataset:
+def load_adult(decimals: int = 4, encoding: str = "minmax", thresholds: int = DEFAULT_THRESHOLDS) -> Dataset:
     """The bundled UCI Adult data: the 32,561 rows of adult.data as the pool, the 16,281 rows of
-    adult.test as the test set, 108 features, classes ``["<=50K", ">50K"]``.
+    adult.test as the test set, 108 features (min-max), classes ``["<=50K", ">50K"]``.
+    ``encoding`` / ``thresholds``: the numeric encoding (:class:`Preprocessor`), fitted on the pool.
 
-    Parsed once per ``decimals`` and cached; each call returns an independent copy."""
-    return copy.deepcopy(_load_adult_cached(int(decimals)))
+    Parsed once per argument set and cached; each call returns an independent copy."""
+    encoding, thresholds = check_numeric_encoding(encoding, thresholds)
+    return copy.deepcopy(_load_adult_cached(int(decimals), encoding, thresholds))
 
 
 # --------------------------------------------------------------------------------------------
@@ -683,14 +797,17 @@ def load_csv(
     split_seed: int = 0,
     decimals: int = 4,
     categorical: list[str] | None = None,
+    encoding: str = "minmax",
+    thresholds: int = DEFAULT_THRESHOLDS,
 ) -> Dataset:
-    """A generic CSV (header row) with a class column ``target``.
+    """A generic CSV (header row) with a class column ``target``; ``encoding``, ``thresholds``: see Preprocessor.
 
     Without ``test_csv`` a stratified hold-out of ``test_size`` of the rows (seeded by
     ``split_seed``) is the test set and the rest the pool; with ``test_csv`` all rows of ``path``
     are the pool. The preprocessing is fitted on the pool rows only. ``categorical`` overrides the
     automatic detection of categorical columns (bool and text columns)."""
     where = str(path)
+    encoding, thresholds = check_numeric_encoding(encoding, thresholds)
     df = _read_csv(path)
     target = str(target)
     if target not in df.columns:
@@ -735,7 +852,8 @@ def load_csv(
     if len(classes) < 2:
         raise DataError(f"{where}: the training rows have a single class {classes[0]!r}; need at least 2")
     try:
-        pre = Preprocessor.fit(train_df, target, decimals=decimals, categorical=categorical)
+        pre = Preprocessor.fit(train_df, target, decimals=decimals, categorical=categorical,
+                               numeric_encoding=encoding, thresholds=thresholds)
     except DataError as exc:
         raise DataError(f"{where}: {exc}") from None
     y_pool, y_test = _encode_labels(train_df[target], test_df[target], classes, test_where)
@@ -749,7 +867,7 @@ def load_csv(
         preprocessor=pre,
         pool_rows=pool_rows,
         test_rows=test_rows,
-        source=_csv_source(path, target, test_csv, test_size, split_seed, source_categorical),
+        source=_csv_source(path, target, test_csv, test_size, split_seed, source_categorical, (encoding, thresholds)),
     )
 
 
@@ -784,7 +902,8 @@ def _holdout_split(y: pd.Series, classes: list, where: str, test_size: float,
     return np.sort(pool_rows), np.sort(test_rows)
 
 
-def _csv_source(path, target: str, test_csv, test_size, split_seed, categorical: list[str] | None) -> dict:
+def _csv_source(path, target: str, test_csv, test_size, split_seed, categorical: list[str] | None,
+                encoding: tuple[str, int] = ("minmax", DEFAULT_THRESHOLDS)) -> dict:
     """The data source of a CSV data set: absolute paths and the SHA-256 of each file, so that a
     model trained on it is evaluated from anywhere and changed data is told apart from moved data."""
     source = {
@@ -800,7 +919,71 @@ def _csv_source(path, target: str, test_csv, test_size, split_seed, categorical:
         source["test_csv_sha256"] = file_sha256(test_csv)
     if categorical is not None:
         source["categorical"] = categorical
-    return source
+    return {**source, **_encoding_source(*encoding)}
+
+
+# --------------------------------------------------------------------------------------------
+# scikit-learn's small data sets (shipped inside scikit-learn; no download)
+# --------------------------------------------------------------------------------------------
+
+# name -> the sklearn.datasets loader (UCI data; see mipnn_pyomo/datasets/SKLEARN_README.md for credits)
+SKLEARN_DATASETS = {
+    "breast_cancer": "load_breast_cancer",
+    "wine": "load_wine",
+    "iris": "load_iris",
+    "digits": "load_digits",
+}
+SKLEARN_TEST_SIZE = 0.3  # the fixed, documented split: stratified, 30 % test, seed 0
+SKLEARN_SPLIT_SEED = 0
+
+
+@functools.lru_cache(maxsize=16)
+def _load_sklearn_cached(name: str, decimals: int, encoding: str, thresholds: int) -> Dataset:
+    import sklearn.datasets
+
+    bunch = getattr(sklearn.datasets, SKLEARN_DATASETS[name])(as_frame=True)
+    df = bunch.frame.rename(columns=str)
+    codes = list(range(len(bunch.target_names)))
+    pool_rows, test_rows = _holdout_split(df["target"], codes, name, SKLEARN_TEST_SIZE, SKLEARN_SPLIT_SEED)
+    train_df = df.iloc[pool_rows].reset_index(drop=True)
+    test_df = df.iloc[test_rows].reset_index(drop=True)
+    pre = Preprocessor.fit(train_df, "target", decimals=decimals, categorical=[],
+                           numeric_encoding=encoding, thresholds=thresholds)
+    classes = [c.item() if hasattr(c, "item") else str(c) for c in bunch.target_names]
+    return Dataset(
+        name=name,
+        X_pool=pre.transform(train_df, name),
+        y_pool=train_df["target"].to_numpy(dtype=np.int64),
+        X_test=pre.transform(test_df, name),
+        y_test=test_df["target"].to_numpy(dtype=np.int64),
+        classes=classes,
+        preprocessor=pre,
+        pool_rows=pool_rows,
+        test_rows=test_rows,
+        source={"dataset": name, "test_size": SKLEARN_TEST_SIZE, "split_seed": SKLEARN_SPLIT_SEED,
+                **_encoding_source(encoding, thresholds)},
+    )
+
+
+def load_sklearn_dataset(name: str, decimals: int = 4, encoding: str = "minmax",
+                         thresholds: int = DEFAULT_THRESHOLDS) -> Dataset:
+    """scikit-learn's breast cancer (569 rows, 30 features, 2 classes), wine (178, 13, 3), iris
+    (150, 4, 3) or digits (1,797 8x8 images, 64 features 0..16, 10 classes). The pool and the
+    test set are a fixed stratified split (30 % test, seed 0, rows in scikit-learn's order); the
+    preprocessing (all columns numeric) is fitted on the pool; ``Dataset.sample`` draws the
+    training rows from the pool as for Adult. Cached; each call returns an independent copy."""
+    if name not in SKLEARN_DATASETS:
+        raise DataError(f"unknown dataset {name!r}; expected one of {_fmt_list(['adult', *SKLEARN_DATASETS])}")
+    encoding, thresholds = check_numeric_encoding(encoding, thresholds)
+    return copy.deepcopy(_load_sklearn_cached(name, int(decimals), encoding, thresholds))
+
+
+def load_named_dataset(name: str, decimals: int = 4, encoding: str = "minmax",
+                       thresholds: int = DEFAULT_THRESHOLDS) -> Dataset:
+    """A shipped data set by name: ``"adult"`` or one of :data:`SKLEARN_DATASETS`."""
+    if name == "adult":
+        return load_adult(decimals=decimals, encoding=encoding, thresholds=thresholds)
+    return load_sklearn_dataset(name, decimals=decimals, encoding=encoding, thresholds=thresholds)
 
 
 def load_dataset(source: dict, decimals: int = 4) -> Dataset:
@@ -808,8 +991,12 @@ def load_dataset(source: dict, decimals: int = 4) -> Dataset:
     if not isinstance(source, dict) or "dataset" not in source:
         raise DataError(f"a data source must be a dict with a 'dataset' key, got {source!r}")
     kind = source["dataset"]
+    encoding = {"encoding": source.get("input_encoding", "minmax"),
+                "thresholds": source.get("thresholds", DEFAULT_THRESHOLDS)}
     if kind == "adult":
-        return load_adult(decimals=decimals)
+        return load_adult(decimals=decimals, **encoding)
+    if kind in SKLEARN_DATASETS:
+        return load_sklearn_dataset(kind, decimals=decimals, **encoding)
     if kind == "csv":
         for key in ("csv", "target"):
             if key not in source:
@@ -822,8 +1009,9 @@ def load_dataset(source: dict, decimals: int = 4) -> Dataset:
             split_seed=source.get("split_seed", 0),
             decimals=decimals,
             categorical=source.get("categorical"),
+            **encoding,
         )
-    raise DataError(f"unknown dataset {kind!r}; expected 'adult' or 'csv'")
+    raise DataError(f"unknown dataset {kind!r}; expected one of {_fmt_list(['adult', 'csv', *SKLEARN_DATASETS])}")
 
 
 def read_table_for_predict(path, preprocessor: Preprocessor) -> pd.DataFrame:

@@ -5,16 +5,24 @@
 
 Inputs are numeric arrays (already preprocessed, e.g. by :class:`mipnn_pyomo.data.Preprocessor` or
 a scikit-learn pipeline); they are rounded to the ``decimals`` grid before training and prediction,
-which keeps the MIP exact.
+which keeps the MIP exact. ``input_encoding="thermometer"`` (the default, chosen by measurement:
+docs/results/generalisation.md) binarises every column at up to ``thresholds`` quantiles of the
+training rows (``preprocessor_``, also stored in the network's preprocessing; a 0/1 column stays
+itself); ``"minmax"`` passes the arrays through unchanged.
+``select="cv"`` / ``"holdout"`` chooses among ``select_grid`` (a dict or a
+:func:`mipnn_pyomo.selection.parse_grid` string; default: both input encodings) on the training rows
+only (``selection_``), then trains the choice on all of them.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from mipnn_pyomo.data import Preprocessor
 from mipnn_pyomo.formulation import FormulationOptions
 from mipnn_pyomo.solvers import DEFAULT_SOLVER
 from mipnn_pyomo.training import make_record, mip_outcome, train_network
@@ -48,6 +56,11 @@ class MIPNetClassifier(ClassifierMixin, BaseEstimator):
         solver_options=None,
         verbose=False,
         heuristic=True,
+        input_encoding="thermometer",
+        thresholds=4,
+        select=None,
+        select_grid=None,
+        folds=3,
         recipe="paper",
     ):
         self.hidden = hidden
@@ -66,18 +79,16 @@ class MIPNetClassifier(ClassifierMixin, BaseEstimator):
         self.solver_options = solver_options
         self.verbose = verbose
         self.heuristic = heuristic
+        self.input_encoding = input_encoding
+        self.thresholds = thresholds
+        self.select = select
+        self.select_grid = select_grid
+        self.folds = folds
         self.recipe = recipe
 
-    def fit(self, X, y):
-        X, y = validate_data(self, X, y, dtype=np.float64)
-        check_classification_targets(y)
-        self.classes_, y_index = np.unique(y, return_inverse=True)
-        if len(self.classes_) < 2:
-            raise ValueError("MIPNetClassifier needs at least 2 classes in y, got 1 class")
-        result = train_network(
-            X,
-            y_index,
-            n_classes=len(self.classes_),
+    def _train_kwargs(self, n_classes: int) -> dict:
+        return dict(
+            n_classes=n_classes,
             hidden=tuple(self.hidden),
             P=self.P,
             objective=self.objective,
@@ -95,9 +106,62 @@ class MIPNetClassifier(ClassifierMixin, BaseEstimator):
             heuristic=self.heuristic,
             recipe=self.recipe,
         )
+
+    def _encoder(self, X, encoding: str, thresholds: int):
+        """The fitted input Preprocessor (columns x0, x1, ...) for the thermometer, else None."""
+        if encoding == "minmax":
+            return None
+        frame = pd.DataFrame(X, columns=[f"x{j}" for j in range(X.shape[1])]).assign(__target__=0)
+        return Preprocessor.fit(frame, "__target__", decimals=self.decimals, categorical=[],
+                                numeric_encoding=encoding, thresholds=int(thresholds))
+
+    @staticmethod
+    def _encode(pre, X):
+        return X if pre is None else pre.transform(pd.DataFrame(X, columns=pre.columns))
+
+    def _select(self, X, y_index) -> tuple[dict, dict]:
+        """The chosen candidate (and the selection's record) by self.select on the training rows."""
+        from mipnn_pyomo.selection import candidates, candidate_train_kwargs, parse_grid, select, split_time_limit
+
+        defaults = {"encoding": self.input_encoding, "thresholds": self.thresholds, "recipe": self.recipe,
+                    "objective": self.objective, "P": self.P, "hidden": tuple(self.hidden)[0]}
+        if not self.select:
+            return defaults, {}
+        spec = self.select_grid if self.select_grid is not None else "encoding=minmax,thermometer"
+        grid = candidates(parse_grid(spec) if isinstance(spec, str) else spec, defaults)
+        n_fits = len(grid) * (self.folds if self.select == "cv" else 1)
+        base = {**self._train_kwargs(len(self.classes_)), "time_limit": split_time_limit(self.time_limit, n_fits)[0]}
+
+        def fit(cand, rows):
+            pre = self._encoder(X[rows], cand["encoding"], cand["thresholds"])
+            net = train_network(self._encode(pre, X[rows]), y_index[rows], **candidate_train_kwargs(cand, base)).network
+            return pre, net
+
+        def score(model, cand, rows):
+            return model[1].accuracy(self._encode(model[0], X[rows]), y_index[rows])
+
+        self.selection_ = select(y_index, grid, fit, score, method=self.select, folds=self.folds, seed=self.seed)
+        return self.selection_.choice, {"selection": self.selection_.to_dict()}
+
+    def fit(self, X, y):
+        from mipnn_pyomo.selection import candidate_train_kwargs, split_time_limit
+
+        X, y = validate_data(self, X, y, dtype=np.float64)
+        check_classification_targets(y)
+        self.classes_, y_index = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise ValueError("MIPNetClassifier needs at least 2 classes in y, got 1 class")
+        choice, selection = self._select(X, y_index)
+        kwargs = candidate_train_kwargs(choice, self._train_kwargs(len(self.classes_)))
+        if selection:
+            kwargs["time_limit"] = split_time_limit(self.time_limit, 1)[1]
+        self.preprocessor_ = self._encoder(X, choice["encoding"], choice["thresholds"])
+        result = train_network(self._encode(self.preprocessor_, X), y_index, **kwargs)
+        prep = {"decimals": self.decimals} if self.preprocessor_ is None else self.preprocessor_.to_dict()
         record = make_record(mip_outcome(result), classes=[c.item() if hasattr(c, "item") else c for c in self.classes_],
-                             preprocessing={"decimals": self.decimals}, data_source={"dataset": "arrays"},
+                             preprocessing=prep, data_source={"dataset": "arrays"},
                              train_indices=range(len(y_index)), seed=self.seed)
+        record.network.training.update(selection)
         self.training_record_ = record
         self.network_ = record.network
         self.solve_result_ = result.solve
@@ -110,6 +174,7 @@ class MIPNetClassifier(ClassifierMixin, BaseEstimator):
         when class 1 is predicted, ties included)."""
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
+        X = self._encode(self.preprocessor_, X)
         out = self.network_.normalised_outputs(X)
         # Ties between outputs are broken by the network's seeded choice; a nudge far below the
         # output lattice step 2 / (P (H + 1)) makes the decision agree with predict() there too.
@@ -119,7 +184,7 @@ class MIPNetClassifier(ClassifierMixin, BaseEstimator):
     def predict(self, X):
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
-        return self.classes_[self.network_.predict_index(X)]
+        return self.classes_[self.network_.predict_index(self._encode(self.preprocessor_, X))]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

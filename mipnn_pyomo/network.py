@@ -111,6 +111,26 @@ class IntegerNetwork:
         """H in the output normalisation: the width of the last hidden layer (n_inputs without one)."""
         return int(self.weights[-1].shape[0])
 
+    def sparsity(self) -> dict[str, Any]:
+        """How much of the network is used: ``nonzero_weights`` of ``total_weights`` (the weight
+        matrices' entries, biases not counted), ``fraction_zero`` = 1 - nonzero / total,
+        ``nonzero_biases``, and per hidden layer the ``active_hidden`` neurons (at least one non-zero
+        incoming weight and one non-zero outgoing weight; any other hidden neuron is a constant or
+        ignored) with their sum ``active_neurons`` of ``hidden_neurons``."""
+        total = int(sum(w.size for w in self.weights))
+        nonzero = int(sum(np.count_nonzero(w) for w in self.weights))
+        active = [int(np.sum(np.any(w_in != 0, axis=0) & np.any(w_out != 0, axis=1)))
+                  for w_in, w_out in zip(self.weights[:-1], self.weights[1:])]
+        return {
+            "nonzero_weights": nonzero,
+            "total_weights": total,
+            "fraction_zero": 1.0 - nonzero / total if total else 0.0,
+            "nonzero_biases": int(sum(np.count_nonzero(b) for b in self.biases)),
+            "active_hidden": active,
+            "active_neurons": int(sum(active)),
+            "hidden_neurons": int(sum(self.hidden)),
+        }
+
     # ---------------------------------------------------------------- forward
     def _check_X(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, dtype=float)

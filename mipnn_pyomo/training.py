@@ -518,6 +518,7 @@ class TrainingRecord:
             n_train=self.n_train, seed=self.seed, dataset=self.dataset, status=self.status,
             target_reached=self.target_reached, train_accuracy=self.train_accuracy, test_accuracy=self.test_accuracy,
             build_s=self.build_s, solve_s=self.solve_s, runtime_s=self.runtime_s, train_indices=self.train_indices,
+            sparsity=self.network.sparsity(),
         )
         return out
 
@@ -583,7 +584,7 @@ def make_record(outcome: dict[str, Any], *, classes: Sequence[Any], preprocessin
     common = {k: outcome[k] for k in ("method", "objective", "status", "target_reached", "train_accuracy")}
     seed = None if seed is None else int(seed)
     training = {**data_source, **outcome["details"], **common, "seed": seed, "n_train": len(rows),
-                "train_indices": rows, "test_accuracy": test_accuracy}
+                "train_indices": rows, "test_accuracy": test_accuracy, "sparsity": raw.sparsity()}
     network = with_metadata(raw, classes=classes, preprocessing=preprocessing, training=training)
     result = outcome.get("result")
     return TrainingRecord(

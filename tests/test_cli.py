@@ -40,7 +40,10 @@ def test_train_json_evaluate_predict(tmp_path, capsys):
 
     net = IntegerNetwork.load(model)
     assert net.training["train_indices"] == s["train_indices"]
-    assert len(net.preprocessing["features"]) == 108 and net.preprocessing["decimals"] == 4
+    from mipnn_pyomo.cli.options import DEFAULT_INPUT_ENCODING  # Adult: 108 features min-max, 118 thermometer
+
+    assert len(net.preprocessing["features"]) == {"minmax": 108, "thermometer": 118}[DEFAULT_INPUT_ENCODING]
+    assert net.preprocessing["decimals"] == 4
 
     # predict on raw rows written as a CSV with a header
     import gzip

@@ -458,7 +458,7 @@ def test_estimator_keeps_the_record(separable_data):
     from mipnn_pyomo.estimator import MIPNetClassifier
 
     X, y = separable_data
-    clf = MIPNetClassifier(hidden=(2,), time_limit=20).fit(X, np.where(y == 1, "b", "a"))
+    clf = MIPNetClassifier(hidden=(2,), time_limit=20, input_encoding="minmax").fit(X, np.where(y == 1, "b", "a"))
     record = clf.training_record_
     assert record.network is clf.network_ and record.method == "mip" and record.test_accuracy is None
     assert clf.network_.classes == ["a", "b"] and clf.network_.preprocessing == {"decimals": 4}

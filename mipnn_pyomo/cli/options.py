@@ -11,6 +11,10 @@ from typing import Any, Callable, Sequence
 from mipnn_pyomo.errors import ModelConfigError
 from mipnn_pyomo.solvers import DEFAULT_SOLVER
 
+DATASET_NAMES = ["adult", "breast_cancer", "wine", "iris", "digits"]
+DEFAULT_INPUT_ENCODING = "thermometer"  # chosen by validation accuracy: docs/results/generalisation.md
+DEFAULT_THRESHOLDS = 4
+DEFAULT_SELECT_GRID = "encoding=minmax,thermometer"
 SEED_LIMIT = 2**31  # every seed is an integer in [0, 2^31): numpy's legacy seeding and every solver accept it
 DEFAULT_HIDDEN = (16,)
 
@@ -96,13 +100,20 @@ class AppendWidth(argparse.Action):
 def add_data_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("data")
     src = g.add_mutually_exclusive_group()
-    src.add_argument("--dataset", choices=["adult"], help="a shipped data set (default: adult)")
+    src.add_argument("--dataset", choices=DATASET_NAMES,
+                     help="a shipped data set (default: adult); breast_cancer, wine, iris, digits come with scikit-learn "
+                          "(fixed stratified split: 30%% test, seed 0)")
     src.add_argument("--csv", metavar="PATH", help="a CSV file with a header row")
     g.add_argument("--target", metavar="COLUMN", help="the label column of --csv")
     g.add_argument("--test-csv", metavar="PATH", help="a separate test CSV (else a seeded hold-out split)")
     g.add_argument("--test-size", type=float, default=0.3, help="hold-out fraction without --test-csv (0.3)")
     g.add_argument("--split-seed", type=seed, default=0, help="seed of the hold-out split (0)")
     g.add_argument("--decimals", type=int, default=4, help="input grid: features rounded to this many decimals (4)")
+    g.add_argument("--input-encoding", choices=["minmax", "thermometer"], default=DEFAULT_INPUT_ENCODING,
+                   help=f"numeric columns: min-max scaled to [0, 1], or thermometer: 0/1 features 'x > t' at "
+                        f"quantile thresholds fitted on the training file ({DEFAULT_INPUT_ENCODING})")
+    g.add_argument("--thresholds", type=positive_int, default=DEFAULT_THRESHOLDS,
+                   help=f"thermometer thresholds per numeric column ({DEFAULT_THRESHOLDS})")
     g.add_argument("--n-train", type=n_train, default=None,
                    help="training rows drawn from the training file, or 'all' (100; all with --batch-size)")
     g.add_argument("--seed", type=seed, default=None,
@@ -129,6 +140,17 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--hinge-breakpoints", type=int, default=None, help="breakpoints of min-hinge's PWL loss")
     g.add_argument("--two-sided-output-products", action="store_true",
                    help="all four product rows in the output layer (default: one-sided where the objective allows)")
+
+
+def add_selection_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("model selection (on the training rows only)")
+    g.add_argument("--select", choices=["cv", "holdout"], default=None,
+                   help="choose among --select-grid by k-fold cross-validation or a 25%% validation split of the "
+                        "training rows, then train the choice on all of them (the choice and scores go in the model)")
+    g.add_argument("--select-grid", metavar="SPEC", default=DEFAULT_SELECT_GRID,
+                   help="KEY=v1,v2;... over encoding, thresholds, recipe, objective, P, hidden; keys not listed "
+                        f"come from the other flags ({DEFAULT_SELECT_GRID!r})")
+    g.add_argument("--folds", type=number(int, "--folds", 2, 20), default=3, help="folds of --select cv (3)")
 
 
 def add_recipe_argument(p: argparse.ArgumentParser) -> None:
@@ -173,17 +195,19 @@ def n_train(text: str) -> int | str:
 def load_data_from_args(args):
     """The data set the options name; ``args.n_train`` is resolved against its pool on the way
     ('all' or, with --batch-size and no --n-train, the pool's size; else 100 by default)."""
-    from mipnn_pyomo.data import load_adult, load_csv
+    from mipnn_pyomo.data import load_csv, load_named_dataset
 
+    encoding = dict(encoding=getattr(args, "input_encoding", "minmax"),
+                    thresholds=getattr(args, "thresholds", DEFAULT_THRESHOLDS))
     if args.csv:
         if not args.target:
             raise ModelConfigError("--csv needs --target COLUMN (the label column)")
         dataset = load_csv(args.csv, args.target, test_csv=args.test_csv, test_size=args.test_size,
-                           split_seed=args.split_seed, decimals=args.decimals)
+                           split_seed=args.split_seed, decimals=args.decimals, **encoding)
     elif args.target or args.test_csv:
         raise ModelConfigError("--target and --test-csv go with --csv")
     else:
-        dataset = load_adult(decimals=args.decimals)
+        dataset = load_named_dataset(args.dataset or "adult", decimals=args.decimals, **encoding)
     batching = getattr(args, "batch_size", None) is not None
     if args.n_train == "all" or (args.n_train is None and batching):
         args.n_train = len(dataset.y_pool)

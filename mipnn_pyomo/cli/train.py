@@ -12,6 +12,7 @@ from mipnn_pyomo.cli.batch import add_batch_arguments, train_batch
 from mipnn_pyomo.cli.options import (
     add_data_arguments,
     add_model_arguments,
+    add_selection_arguments,
     add_recipe_argument,
     add_solver_arguments,
     describe_target,
@@ -29,6 +30,7 @@ def add_parsers(sub) -> None:
     add_model_arguments(p)
     add_recipe_argument(p)
     add_solver_arguments(p)
+    add_selection_arguments(p)
     add_batch_arguments(p)
     p.add_argument("--out", metavar="MODEL.json",
                    help="write the trained network as JSON (checked before training; missing directories are created)")
@@ -58,6 +60,10 @@ def _check_before_training(args) -> None:
     from mipnn_pyomo.solvers import get_solver
 
     validate_architecture(args.hidden, args.P)
+    if getattr(args, "select", None) and (args.method == "gd" or args.batch_size is not None):
+        from mipnn_pyomo.errors import ModelConfigError
+
+        raise ModelConfigError("--select chooses among MIP runs; it does not apply to --method gd or --batch-size")
     if args.recipe != "paper" and (args.method == "gd" or args.batch_size is not None):
         from mipnn_pyomo.errors import ModelConfigError
 
@@ -70,7 +76,6 @@ def _check_before_training(args) -> None:
 
 def cmd_train(args) -> int:
     from mipnn_pyomo.solvers.base import progress_printer
-    from mipnn_pyomo.training import train_on_dataset
 
     _check_before_training(args)
     dataset = load_data_from_args(args)
@@ -86,7 +91,7 @@ def cmd_train(args) -> int:
         print(f"training {args.objective}{recipe} (P={args.P}, hidden={list(args.hidden)}) on {args.n_train} rows of "
               f"{dataset.name} with {args.solver}; target training accuracy {describe_target(args.target_accuracy)}",
               file=sys.stderr)
-    run = train_on_dataset(dataset, args.n_train, seed, **train_kwargs_from_args(args, progress_printer() if talk else None))
+    run = _train_mip(args, dataset, seed, progress_printer() if talk else None)
     if args.out:
         run.result.network.save(args.out)
     summary = run.summary()
@@ -95,6 +100,23 @@ def cmd_train(args) -> int:
     else:
         _print_summary(summary, run, len(dataset.y_test), args.out)
     return _exit_code_of(run.result.solve, args.out, getattr(args, "signals_handed_on", []))
+
+
+def _train_mip(args, dataset, seed: int, progress):
+    """One MIP training run, or with --select the selection on the training rows and then one run."""
+    from mipnn_pyomo.training import train_on_dataset
+
+    kwargs = train_kwargs_from_args(args, progress)
+    if not getattr(args, "select", None):
+        return train_on_dataset(dataset, args.n_train, seed, **kwargs)
+    from mipnn_pyomo.selection import parse_grid, select_on_dataset
+
+    run = select_on_dataset(dataset, args.n_train, seed, parse_grid(args.select_grid), method=args.select,
+                            folds=args.folds, **kwargs)
+    if progress is not None:
+        choice = run.details["selection"]["choice"]
+        print(f"selected by {args.select}: " + ", ".join(f"{k}={v}" for k, v in choice.items()), file=sys.stderr)
+    return run
 
 
 def _print_summary(s: dict, run, n_test: int, out: str | None) -> None:

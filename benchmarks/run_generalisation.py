@@ -1,0 +1,206 @@
+"""Generalisation benchmark (issue 14): test accuracy and sparsity of integer networks trained by MIP
+(input encodings x recipes x objectives), the GD baseline and logistic regression, on the same rows.
+
+    .venv/bin/python benchmarks/run_generalisation.py --datasets iris,wine --n 80 --hidden 4 \\
+        --seeds 0,1 --encodings minmax,thermometer --recipes paper,polish --time-limit 30
+    .venv/bin/python benchmarks/run_generalisation.py --summary        # markdown tables from the CSV
+
+Every run appends one row to benchmarks/results/generalisation/runs.csv as soon as it ends; a rerun
+skips rows already there (resumable). One process, one solver thread, numpy single-threaded: run it
+under /work/wt/brief/bench1 (``--shard i/k`` splits a grid between two side-by-side processes).
+Each row records the 1-minute load average at its start. Every MIP network passes the exactness
+check (train_network raises otherwise; such a run is recorded with status ``error``).
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import csv  # noqa: E402
+import itertools  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import traceback  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sklearn.linear_model import LogisticRegression  # noqa: E402
+
+from mipnn_pyomo.data import load_named_dataset  # noqa: E402
+from mipnn_pyomo.errors import MipnnError  # noqa: E402
+from mipnn_pyomo.selection import parse_grid, select_on_dataset  # noqa: E402
+from mipnn_pyomo.training import train_gd_on_dataset, train_on_dataset  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results" / "generalisation"
+CSV_PATH = RESULTS / "runs.csv"
+KEY = ["dataset", "n", "hidden", "P", "encoding", "thresholds", "method", "recipe", "objective", "seed",
+       "time_limit", "target"]
+FIELDS = KEY + ["status", "train_acc", "val_acc", "test_acc", "runtime_s", "exact", "nonzero_weights", "total_weights",
+                "fraction_zero", "active_neurons", "hidden_neurons", "n_features", "threads", "load1", "note"]
+
+
+def done_keys(path: Path) -> set[tuple]:
+    if not path.exists():
+        return set()
+    with path.open() as f:
+        return {tuple(row[k] for k in KEY) for row in csv.DictReader(f) if row["status"] not in ("error", "interrupted")}
+
+
+def append_row(path: Path, row: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    new = not path.exists()
+    with path.open("a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=FIELDS)
+        if new:
+            writer.writeheader()
+        writer.writerow({k: row.get(k, "") for k in FIELDS})
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def run_one(spec: dict) -> dict:
+    """One run of ``spec`` (a dict of KEY): MIP (with its recipe), GD or logistic regression."""
+    data = load_named_dataset(spec["dataset"], encoding=spec["encoding"], thresholds=max(1, int(spec["thresholds"])))
+    target = None if spec["target"] == "none" else float(spec["target"])
+    limit = float(spec["time_limit"])
+    n, seed, hidden, P = int(spec["n"]), int(spec["seed"]), (int(spec["hidden"]),), int(spec["P"])
+    row = {"n_features": data.n_features, "threads": 1, "load1": round(os.getloadavg()[0], 2)}
+    X, y, rows = data.sample(n, seed)
+    held_out = ~np.isin(data.pool_rows, rows)  # validation: the pool rows not drawn (never the test set)
+    X_val, y_val = data.X_pool[held_out], data.y_pool[held_out]
+    t0 = time.perf_counter()
+    if spec["method"] == "lr":
+        lr = LogisticRegression(max_iter=1000).fit(X, y)  # as baselines.reference_baselines
+        return {**row, "status": "fitted", "train_acc": lr.score(X, y), "test_acc": lr.score(data.X_test, data.y_test),
+                "val_acc": lr.score(X_val, y_val), "runtime_s": time.perf_counter() - t0}
+    if spec["method"].startswith("select-"):  # model selection on the training rows, then one run
+        record = select_on_dataset(data, n, seed, parse_grid(spec["recipe"]), method=spec["method"][7:],
+                                   hidden=hidden, P=P, objective=spec["objective"], time_limit=limit, threads=1,
+                                   target_accuracy=target)
+        row["exact"] = record.result.exactness.ok
+        choice = record.details["selection"]["choice"]
+        row["note"] = "chose " + " ".join(f"{k}={v}" for k, v in choice.items())
+        chosen = load_named_dataset(spec["dataset"], encoding=choice["encoding"], thresholds=choice["thresholds"])
+        X_val = chosen.X_pool[held_out]  # the same rows in the chosen encoding
+    elif spec["method"] == "gd":
+        record = train_gd_on_dataset(data, n, seed, hidden=hidden, P=P, target_accuracy=target, time_limit=limit)
+    else:
+        recipe, _, warm = spec["recipe"].partition("+")  # "polish+gd": recipe polish, MIP start from GD
+        kwargs = {} if recipe == "paper" else {"recipe": recipe}
+        record = train_on_dataset(data, n, seed, hidden=hidden, P=P, objective=spec["objective"], time_limit=limit,
+                                  threads=1, target_accuracy=target, warm_start=warm or None, **kwargs)
+        row["exact"] = record.result.exactness.ok
+    sparsity = record.network.sparsity()
+    return {**row, "status": record.status, "train_acc": record.train_accuracy, "test_acc": record.test_accuracy,
+            "val_acc": record.network.accuracy(X_val, y_val), "runtime_s": time.perf_counter() - t0, **{k: sparsity[k] for k in (
+                "nonzero_weights", "total_weights", "fraction_zero", "active_neurons", "hidden_neurons")}}
+
+
+def grid(args) -> list[dict]:
+    """Every run the options name (MIP: encodings x recipes x objectives; GD and LR once per
+    encoding), in a stable order, this shard's share only."""
+    specs = []
+    for dataset, n, seed, enc in itertools.product(args.datasets, args.n, args.seeds, args.encodings):
+        thresholds = args.thresholds if enc == "thermometer" else 0
+        base = dict(dataset=dataset, n=n, hidden=args.hidden, P=args.P, encoding=enc, thresholds=thresholds,
+                    seed=seed, target=args.target)
+        for method in args.methods:
+            if method.startswith("select-"):  # the grid spec stands in the recipe column
+                specs.append({**base, "method": method, "recipe": args.select_grid, "objective": args.objectives[0],
+                              "time_limit": args.time_limit})
+            elif method == "mip":
+                for recipe, objective in itertools.product(args.recipes, args.objectives):
+                    specs.append({**base, "method": "mip", "recipe": recipe, "objective": objective,
+                                  "time_limit": args.time_limit})
+            else:
+                specs.append({**base, "method": method, "recipe": "-", "objective": "-",
+                              "time_limit": args.gd_time_limit if method == "gd" else 0,
+                              "target": "none" if method != "mip" else args.target})
+    specs = [{k: str(v) for k, v in s.items()} for s in specs]
+    index, count = args.shard
+    return [s for k, s in enumerate(specs) if k % count == index]
+
+
+def run_grid(args) -> None:
+    done = done_keys(CSV_PATH)
+    for spec in grid(args):
+        key = tuple(spec[k] for k in KEY)
+        if key in done:
+            continue
+        try:
+            out = run_one(spec)
+        except (MipnnError, RuntimeError, ValueError) as exc:
+            traceback.print_exc()
+            out = {"status": "error", "note": f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"}
+        append_row(CSV_PATH, {**spec, **out})
+        done.add(key)
+        print(" ".join(f"{k}={spec[k]}" for k in KEY), "->", out.get("status"), out.get("test_acc"), flush=True)
+
+
+def summary(path: Path) -> str:
+    """Markdown: mean test/train accuracy, sparsity and time per (dataset, n, method, encoding, recipe,
+    objective, time limit, target), over the seeds present."""
+    with path.open() as f:
+        rows = [r for r in csv.DictReader(f) if r["status"] not in ("error", "interrupted")]
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        key = (r["dataset"], r["n"], r["hidden"], r["P"], r["method"], r["encoding"], r["thresholds"], r["recipe"],
+               r["objective"], r["time_limit"], r["target"])
+        groups.setdefault(key, []).append(r)
+    lines = ["| data | n | h | P | method | encoding | k | recipe | objective | limit s | target | seeds "
+             "| val % | test % | train % | zero w % | active | time s |", "|" + "---|" * 18]
+    for key in sorted(groups):
+        g = groups[key]
+
+        def mean(field, scale=1.0):
+            vals = [float(r[field]) * scale for r in g if r.get(field) not in ("", None)]
+            return f"{np.mean(vals):.1f}" if vals else "-"
+        seeds = ",".join(sorted({r["seed"] for r in g}, key=int))
+        lines.append("| " + " | ".join(list(key) + [seeds, mean("val_acc", 100), mean("test_acc", 100), mean("train_acc", 100),
+                                                       mean("fraction_zero", 100), mean("active_neurons"),
+                                                       mean("runtime_s")]) + " |")
+    return "\n".join(lines)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    split = lambda t: [x for x in t.split(",") if x]  # noqa: E731
+    p.add_argument("--datasets", type=split, default=["iris", "wine", "breast_cancer"])
+    p.add_argument("--n", type=lambda t: [int(x) for x in split(t)], default=[80])
+    p.add_argument("--seeds", type=lambda t: [int(x) for x in split(t)], default=[0, 1])
+    p.add_argument("--hidden", type=int, default=4)
+    p.add_argument("--P", type=int, default=1)
+    p.add_argument("--encodings", type=split, default=["minmax", "thermometer"])
+    p.add_argument("--thresholds", type=int, default=4)
+    p.add_argument("--recipes", type=split, default=["paper"])
+    p.add_argument("--objectives", type=split, default=["sat-margin"])
+    p.add_argument("--methods", type=split, default=["mip", "gd", "lr"])
+    p.add_argument("--time-limit", type=float, default=30.0)
+    p.add_argument("--gd-time-limit", type=float, default=20.0)
+    p.add_argument("--target", default="0.9", help="training accuracy target of the MIP runs, or 'none'")
+    p.add_argument("--select-grid", default="encoding=minmax,thermometer;recipe=paper,polish",
+                   help="grid of the select-cv / select-holdout methods (selection.parse_grid)")
+    p.add_argument("--shard", type=lambda t: tuple(int(x) for x in t.split("/")), default=(0, 1))
+    p.add_argument("--summary", action="store_true", help="print the markdown summary of the CSV and exit")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.summary:
+        print(summary(CSV_PATH))
+        return 0
+    run_grid(args)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
