@@ -19,6 +19,7 @@ from mipnn_pyomo.formulation import FormulationOptions, ProblemData, implied_act
 from mipnn_pyomo.instance import TrainingInstance, build_instance
 from mipnn_pyomo.network import IntegerNetwork, row_keys, tie_break_argmax
 from mipnn_pyomo.objectives import get_objective
+from mipnn_pyomo.sizing import SingleMIPSizeCheck
 from mipnn_pyomo.solvers import SolveOptions, SolveResult, get_solver
 
 
@@ -223,6 +224,7 @@ def train_network(
     )
     seed = 0 if options.seed is None else int(options.seed)
     time_limit = options.time_limit
+    size_check = SingleMIPSizeCheck(data.n_samples, data.n_features, data.hidden, data.n_classes, time_limit)  # warns if too large
     instance = build_instance(data, objective, formulation)
     solver_adapter.check_instance(instance)
 
@@ -240,7 +242,7 @@ def train_network(
             f"objective MIP {report.mip_objective}, forward {report.forward_objective}); "
             "tighten the solver's feasibility tolerances"
         )
-    return TrainResult(
+    trained = TrainResult(
         network=network,
         solve=result,
         instance=instance,
@@ -251,6 +253,8 @@ def train_network(
         exactness=report,
         warm_start=warm_info,
     )
+    size_check.after(trained, data.y)  # no better than the majority class: warns, pointing to --batch-size
+    return trained
 
 
 # ------------------------------------------------------------------------------ training records
