@@ -136,8 +136,8 @@ def load_standard_form(sf):
     bounds, integrality (1 = integer), cost, offset and sense (1 minimise, -1 maximise)."""
     import highspy
 
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", True)
+    with capture_output(output=io.StringIO(), capture_fd=True):  # the constructor prints a banner to stdout
+        h = highspy.Highs()
     h.setOptionValue("log_to_console", False)
     A = sf.A.tocsc()
     A.sort_indices()
