@@ -204,4 +204,13 @@ def test_batch_training_from_the_command_line(tmp_path, capsys):
     evaluated = _json.loads(capsys.readouterr().out)
     assert evaluated["train_accuracy"] == pytest.approx(summary["train_accuracy"])
     assert evaluated["test_accuracy"] == pytest.approx(summary["test_accuracy"])
+    assert evaluated["val_accuracy"] == pytest.approx(summary["val_accuracy"]) and evaluated["n_val"] == 40
+    assert evaluated["recorded_val_accuracy"] == pytest.approx(summary["val_accuracy"])
+    model = _json.loads(out.read_text())  # recomputed, not read back: a tampered record shows beside the truth
+    model["training"]["val_accuracy"] = 0.0
+    out.write_text(_json.dumps(model))
+    assert main(["evaluate", "--model", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert f"val_accuracy    {100 * summary['val_accuracy']:.2f}%  (recorded 0.00%)" in text
+    assert f"(recorded {100 * summary['train_accuracy']:.2f}%)" in text
     assert main(["train", "--batch-size", "1", "--n-train", "50"]) == 2

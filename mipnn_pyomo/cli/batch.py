@@ -8,6 +8,9 @@ import sys
 
 from mipnn_pyomo.cli.options import non_negative_int, positive_float, positive_int, sample_seed
 
+BATCH_P = 15  # the reference's P (Thorbjarnarson & Yorke-Smith)
+DEFAULT_BATCH_TIME_LIMIT = 1740.0  # seconds: 29 minutes, the whole batch run
+
 
 def add_batch_arguments(p) -> None:
     from mipnn_pyomo.batch import ENGINES, METHODS
@@ -26,6 +29,17 @@ def add_batch_arguments(p) -> None:
     g.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler (default: a local cluster)")
     g.add_argument("--workers", type=non_negative_int, default=None,
                    help="Dask worker processes (default: one per core; 0: in this process)")
+    p.set_defaults(P=None)  # resolved by resolve_batch_defaults: 15 with --batch-size, else 1
+
+
+def resolve_batch_defaults(args) -> None:
+    """Defaults that differ with --batch-size: --P 15 (else 1) and --time-limit
+    DEFAULT_BATCH_TIME_LIMIT s for the whole run (else none), so that the default run fits 30 min."""
+    batching = getattr(args, "batch_size", None) is not None
+    if args.P is None:
+        args.P = BATCH_P if batching else 1
+    if batching and args.time_limit is None:
+        args.time_limit = DEFAULT_BATCH_TIME_LIMIT
 
 
 def batch_config_from_args(args):
