@@ -56,7 +56,7 @@ class BatchConfig:
     block: int = 2  # hidden neurons whose weights a batch move may change
     k: int | None = 8  # local branching: sum |w - w0| <= k over the free weights (None: no row)
     round_size: int = 8  # batches proposed against the same current network before acceptance
-    batch_rows: str = "shuffle"  # local: "shuffle" (epoch batches) or "hard" (rows near the decision boundary)
+    batch_rows: str = "hard"  # local: "hard" (rows near the decision boundary) or "shuffle" (epoch batches)
     decimals: int = 4
     extra: dict[str, Any] = field(default_factory=dict, compare=False)  # recorded, not used
 
