@@ -65,12 +65,12 @@ class SingleMIPSizeCheck:
             self._warn(f"one MIP over {self.n_rows:,} rows is large (about {variables:,} variables and "
                        f"{constraints:,} constraints); in {limit} it may not get past the majority class; {BATCH_HINT}")
 
-    def after(self, result, y) -> None:
-        if self.warned:
-            return
-        message = majority_message(result, y)
+    def after(self, result, y):
+        """Warn about ``result`` if due (see :func:`majority_message`); returns ``result``."""
+        message = None if self.warned else majority_message(result, y)
         if message is not None:
             self._warn(message)
+        return result
 
     def _warn(self, message: str) -> None:
         self.warned = True

@@ -224,7 +224,7 @@ def train_network(
     )
     seed = 0 if options.seed is None else int(options.seed)
     time_limit = options.time_limit
-    size_check = SingleMIPSizeCheck(data.n_samples, data.n_features, data.hidden, data.n_classes, time_limit)  # warns if too large
+    size_check = SingleMIPSizeCheck(data.n_samples, data.n_features, data.hidden, data.n_classes, time_limit)
     instance = build_instance(data, objective, formulation)
     solver_adapter.check_instance(instance)
 
@@ -242,7 +242,7 @@ def train_network(
             f"objective MIP {report.mip_objective}, forward {report.forward_objective}); "
             "tighten the solver's feasibility tolerances"
         )
-    trained = TrainResult(
+    return size_check.after(TrainResult(  # warns if no better than the majority class (points to --batch-size)
         network=network,
         solve=result,
         instance=instance,
@@ -252,9 +252,7 @@ def train_network(
         runtime_s=time.perf_counter() - t_start,
         exactness=report,
         warm_start=warm_info,
-    )
-    size_check.after(trained, data.y)  # no better than the majority class: warns, pointing to --batch-size
-    return trained
+    ), data.y)
 
 
 # ------------------------------------------------------------------------------ training records
