@@ -31,7 +31,8 @@ MIPNN = str(Path(sys.executable).with_name("mipnn"))
 # run name -> extra CLI arguments after `mipnn train --dataset adult --batch-size 100`
 BATCH_RUNS = {
     "local": [],  # the default settings
-    # the reference, scaled to <= 10 min (docs/batch.md): 3 epochs (window 15, 8, 1), 2 s per batch MIP
+    # the reference, scaled to <= 10 min (docs/batch.md): 3 epochs (bounds [-P, P], then mean -+ 15, mean -+ 1),
+    # 2 s per batch MIP, the run cut at 540 s
     "average": ["--batch-method", "average", "--epochs", "3", "--batch-time", "2", "--time-limit", "540"],
 }
 FIELDS = ["run", "command", "train_rows", "val_rows", "train_accuracy", "val_accuracy", "test_accuracy", "wall_s",
