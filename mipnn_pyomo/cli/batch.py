@@ -42,12 +42,16 @@ def resolve_batch_defaults(args) -> None:
         args.time_limit = DEFAULT_BATCH_TIME_LIMIT
 
 
-def batch_config_from_args(args):
+def batch_config_from_args(args, n_pool: int | None = None):
+    """The run's BatchConfig. ``--n-train`` equal to the pool's size (``all``, the default) is
+    ``n_train=None``: all pool rows in pool order, the split the Python API makes for the same
+    settings (a sample of all rows would be the same rows in another order, so another split)."""
     from mipnn_pyomo.batch import BatchConfig
 
+    n_train = None if args.n_train in ("all", n_pool) else args.n_train
     return BatchConfig(method=args.batch_method, engine=args.batch_engine, batch_size=args.batch_size,
                        epochs=args.epochs, P=args.P, hidden=tuple(args.hidden), objective=args.objective,
-                       solver=args.solver, seed=sample_seed(args), n_train=args.n_train,
+                       solver=args.solver, seed=sample_seed(args), n_train=n_train,
                        val_fraction=args.val_fraction, batch_time=args.batch_time, time_limit=args.time_limit,
                        decimals=args.decimals)
 
@@ -59,7 +63,7 @@ def train_batch(args, dataset) -> int:
 
     if args.checkpoint:
         check_writable(args.checkpoint, "--checkpoint")
-    result = train_batched(dataset, batch_config_from_args(args), checkpoint=args.checkpoint,
+    result = train_batched(dataset, batch_config_from_args(args, len(dataset.y_pool)), checkpoint=args.checkpoint,
                            scheduler=args.scheduler, workers=args.workers, progress=not (args.quiet or args.json))
     if args.out:
         result.network.save(args.out)
