@@ -36,7 +36,16 @@ class MIPNetClassifier(ClassifierMixin, BaseEstimator):
     ``solve_result_`` (the solver's :class:`~mipnn_pyomo.solvers.SolveResult`),
     ``train_accuracy_``, ``exactness_`` and ``training_record_`` (the
     :class:`~mipnn_pyomo.training.TrainingRecord`, as for every training method). ``mip_start`` is an IntegerNetwork or ``"gd"``.
-    ``recipe`` names a training recipe of :data:`mipnn_pyomo.recipes.RECIPES` ("paper": one MIP)."""
+    ``recipe`` names a training recipe of :data:`mipnn_pyomo.recipes.RECIPES` ("paper": one MIP).
+
+    Batch training (docs/batch.md): with ``batch_size`` set, ``fit`` trains by
+    :func:`mipnn_pyomo.batch.train_batched` on all of (X, y) (a ``val_fraction`` validation split
+    taken from it) with ``batch_method``, ``batch_engine``, ``epochs``, ``batch_time``, ``workers``
+    (0: in this process), ``scheduler`` and ``checkpoint``; ``time_limit`` bounds the whole run and
+    ``objective``/``solver``/``P``/``hidden``/``seed``/``decimals`` apply to the batch MIPs. Fitted
+    then: ``network_``, ``train_accuracy_``, ``val_accuracy_``, ``batch_result_`` (the
+    :class:`~mipnn_pyomo.batch.BatchResult`); ``solve_result_``, ``exactness_`` and
+    ``training_record_`` are None (the model's ``network_.training`` holds the batch record)."""
 
     def __init__(
         self,
@@ -62,6 +71,15 @@ class MIPNetClassifier(ClassifierMixin, BaseEstimator):
         select_grid=None,
         folds=3,
         recipe="paper",
+        batch_size=None,
+        batch_method="local",
+        batch_engine="mip",
+        epochs=None,
+        batch_time=6.0,
+        val_fraction=0.2,
+        workers=None,
+        scheduler=None,
+        checkpoint=None,
     ):
         self.hidden = hidden
         self.P = P
@@ -85,6 +103,15 @@ class MIPNetClassifier(ClassifierMixin, BaseEstimator):
         self.select_grid = select_grid
         self.folds = folds
         self.recipe = recipe
+        self.batch_size = batch_size
+        self.batch_method = batch_method
+        self.batch_engine = batch_engine
+        self.epochs = epochs
+        self.batch_time = batch_time
+        self.val_fraction = val_fraction
+        self.workers = workers
+        self.scheduler = scheduler
+        self.checkpoint = checkpoint
 
     def _train_kwargs(self, n_classes: int) -> dict:
         return dict(
@@ -151,6 +178,8 @@ class MIPNetClassifier(ClassifierMixin, BaseEstimator):
         self.classes_, y_index = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
             raise ValueError("MIPNetClassifier needs at least 2 classes in y, got 1 class")
+        if self.batch_size is not None:
+            return self._fit_batched(X, y_index)
         choice, selection = self._select(X, y_index)
         kwargs = candidate_train_kwargs(choice, self._train_kwargs(len(self.classes_)))
         if selection:
@@ -167,6 +196,26 @@ class MIPNetClassifier(ClassifierMixin, BaseEstimator):
         self.solve_result_ = result.solve
         self.train_accuracy_ = record.train_accuracy
         self.exactness_ = result.exactness
+        return self
+
+    def _fit_batched(self, X, y_index):
+        """``batch_size`` set: train_batched on (X, y) as a data set without a test file."""
+        from mipnn_pyomo.batch import BatchConfig, train_batched
+
+        config = BatchConfig(method=self.batch_method, engine=self.batch_engine, batch_size=self.batch_size,
+                             epochs=self.epochs, P=self.P, hidden=tuple(self.hidden), objective=self.objective,
+                             solver=self.solver, seed=self.seed, val_fraction=self.val_fraction,
+                             batch_time=self.batch_time, time_limit=self.time_limit, decimals=self.decimals)
+        self.preprocessor_ = self._encoder(X, self.input_encoding, self.thresholds)
+        dataset = arrays_dataset(self._encode(self.preprocessor_, X), y_index, len(self.classes_), self.decimals)
+        result = train_batched(dataset, config, checkpoint=self.checkpoint, scheduler=self.scheduler,
+                               workers=self.workers, progress=self.verbose)
+        result.network.classes = [c.item() if hasattr(c, "item") else c for c in self.classes_]
+        if self.preprocessor_ is not None:
+            result.network.preprocessing = self.preprocessor_.to_dict()
+        self.network_, self.batch_result_ = result.network, result
+        self.train_accuracy_, self.val_accuracy_ = result.train_accuracy, result.val_accuracy
+        self.solve_result_ = self.exactness_ = self.training_record_ = None
         return self
 
     def decision_function(self, X):
@@ -190,3 +239,15 @@ class MIPNetClassifier(ClassifierMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = False
         return tags
+
+
+def arrays_dataset(X, y_index, n_classes: int, decimals: int):
+    """(X, y) as a :class:`~mipnn_pyomo.data.Dataset` pool (rows 0..n-1) with an empty test set."""
+    from mipnn_pyomo.data import Dataset
+
+    X = np.round(np.asarray(X, dtype=np.float64), int(decimals))
+    n = len(y_index)
+    return Dataset(name="arrays", X_pool=X, y_pool=np.asarray(y_index, dtype=np.int64),
+                   X_test=np.empty((0, X.shape[1])), y_test=np.empty(0, dtype=np.int64), classes=list(range(n_classes)),
+                   preprocessor=None, pool_rows=np.arange(n), test_rows=np.empty(0, dtype=np.int64),
+                   source={"dataset": "arrays"})

@@ -31,7 +31,9 @@ def preprocessor_of(network: IntegerNetwork) -> Preprocessor:
 
 def evaluate_model_file(path: str | Path, csv: str | Path | None = None,
                         test_csv: str | Path | None = None) -> dict[str, Any]:
-    """Training accuracy on the rows listed in the file and test accuracy on the data set's test rows.
+    """Training accuracy on the rows listed in the file (and validation accuracy on its
+    ``val_indices``, for a batch-trained model), test accuracy on the data set's test rows, and
+    the accuracies the file records (``recorded_*``), to set beside them.
 
     A model trained on a CSV records the file's absolute path and SHA-256; ``csv`` / ``test_csv``
     point at the same data moved elsewhere. Data whose content differs from what the model was
@@ -59,19 +61,28 @@ def _evaluate_model_file(path: str | Path, csv, test_csv) -> dict[str, Any]:
     if [str(c) for c in dataset.classes] != [str(c) for c in network.classes]:
         raise ModelFileError(f"the model's classes {network.classes} differ from the data set's {dataset.classes}")
     report: dict[str, Any] = {"dataset": training.get("dataset"), "n_test": int(len(dataset.y_test))}
-    rows = training.get("train_indices")
-    if rows:
-        position = {int(r): k for k, r in enumerate(dataset.pool_rows)}
-        if not isinstance(rows, list) or not all(isinstance(r, int) and not isinstance(r, bool) for r in rows):
-            raise ModelFileError("malformed field training.train_indices: must be a list of row numbers (integers)")
-        try:
-            idx = np.array([position[r] for r in rows])
-        except KeyError as exc:
-            raise ModelFileError(f"training row {exc} is not in the data set's training pool") from None
-        report["n_train"] = len(idx)
-        report["train_accuracy"] = network.accuracy(dataset.X_pool[idx], dataset.y_pool[idx])
+    position = {int(r): k for k, r in enumerate(dataset.pool_rows)}
+    for split in ("train", "val"):  # val: a batch-trained model's validation rows
+        rows = training.get(f"{split}_indices")
+        if rows:
+            idx = _pool_positions(rows, position, f"{split}_indices")
+            report[f"n_{split}"] = len(idx)
+            report[f"{split}_accuracy"] = network.accuracy(dataset.X_pool[idx], dataset.y_pool[idx])
     report["test_accuracy"] = network.accuracy(dataset.X_test, dataset.y_test)
+    for key in ("train_accuracy", "val_accuracy", "test_accuracy"):
+        if isinstance(training.get(key), (int, float)) and not isinstance(training.get(key), bool):
+            report[f"recorded_{key}"] = float(training[key])
     return report
+
+
+def _pool_positions(rows: Any, position: dict[int, int], field: str) -> np.ndarray:
+    """Positions in the pool of the data-row numbers ``rows`` (the model file's ``training.<field>``)."""
+    if not isinstance(rows, list) or not all(isinstance(r, int) and not isinstance(r, bool) for r in rows):
+        raise ModelFileError(f"malformed field training.{field}: must be a list of row numbers (integers)")
+    try:
+        return np.array([position[r] for r in rows])
+    except KeyError as exc:
+        raise ModelFileError(f"{field.split('_')[0]} row {exc} is not in the data set's training pool") from None
 
 
 def data_source_of(training: dict[str, Any], model_path: Path, csv=None, test_csv=None) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from mipnn_pyomo.formulation import FormulationOptions, ProblemData, implied_act
 from mipnn_pyomo.instance import ACCURACY, Hold, TrainingInstance, build_instance
 from mipnn_pyomo.network import IntegerNetwork, row_keys, tie_break_argmax
 from mipnn_pyomo.objectives import OutputContext, get_objective
+from mipnn_pyomo.sizing import SingleMIPSizeCheck
 from mipnn_pyomo.recipes import DEFAULT_RECIPE, PRIMARY, Recipe, Stage, get_recipe
 from mipnn_pyomo.solvers import SolveOptions, SolveResult, Termination, get_solver
 
@@ -240,10 +241,13 @@ def train_network(
         heuristic=heuristic,
     )
     seed = 0 if options.seed is None else int(options.seed)
+    size_check = SingleMIPSizeCheck(data.n_samples, data.n_features, data.hidden, data.n_classes, options.time_limit)
     if not plan.is_paper:
         _check_primary(plan, spec)
-        return RecipeRun(data, plan, objective, solver, options, formulation, strict, seed).run(warm_start, t_start)
-    return _single_solve(data, objective, solver_adapter, options, formulation, warm_start, strict, seed, t_start)
+        trained = RecipeRun(data, plan, objective, solver, options, formulation, strict, seed).run(warm_start, t_start)
+    else:
+        trained = _single_solve(data, objective, solver_adapter, options, formulation, warm_start, strict, seed, t_start)
+    return size_check.after(trained, data.y)  # warns if no better than the majority class (points to --batch-size)
 
 
 def _single_solve(data: ProblemData, objective: str, solver_adapter, options: SolveOptions, formulation,

@@ -204,4 +204,30 @@ def test_batch_training_from_the_command_line(tmp_path, capsys):
     evaluated = _json.loads(capsys.readouterr().out)
     assert evaluated["train_accuracy"] == pytest.approx(summary["train_accuracy"])
     assert evaluated["test_accuracy"] == pytest.approx(summary["test_accuracy"])
+    assert evaluated["val_accuracy"] == pytest.approx(summary["val_accuracy"]) and evaluated["n_val"] == 40
+    assert evaluated["recorded_val_accuracy"] == pytest.approx(summary["val_accuracy"])
+    model = _json.loads(out.read_text())  # recomputed, not read back: a tampered record shows beside the truth
+    model["training"]["val_accuracy"] = 0.0
+    out.write_text(_json.dumps(model))
+    assert main(["evaluate", "--model", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert f"val_accuracy    {100 * summary['val_accuracy']:.2f}%  (recorded 0.00%)" in text
+    assert f"(recorded {100 * summary['train_accuracy']:.2f}%)" in text
     assert main(["train", "--batch-size", "1", "--n-train", "50"]) == 2
+
+
+def test_cli_all_rows_make_the_same_split_as_the_api(adult):
+    """--n-train all (the default with --batch-size) is n_train=None: pool order, the API's split."""
+    from types import SimpleNamespace
+
+    from mipnn_pyomo.cli.batch import batch_config_from_args
+
+    n_pool = len(adult.y_pool)
+    args = SimpleNamespace(batch_method="local", batch_engine="mip", batch_size=100, epochs=None, P=15, hidden=[16],
+                           objective="sat-margin", solver="highs", seed=None, n_train=n_pool, val_fraction=0.2,
+                           batch_time=6.0, time_limit=None, decimals=4)
+    config = batch_config_from_args(args, n_pool)
+    assert config.n_train is None
+    assert make_split(adult, config).val.tolist() == make_split(adult, BatchConfig()).val.tolist()
+    args.n_train = 500
+    assert batch_config_from_args(args, n_pool).n_train == 500

@@ -93,3 +93,20 @@ def test_fitted_estimator_pickles_without_the_pyomo_model(separable_data):
     clone = pickle.loads(pickle.dumps(clf))
     assert clone.training_record_.result.instance is None
     assert (clone.predict(X) == clf.predict(X)).all()
+
+
+def test_batch_parameters_train_through_the_batch_package(adult):
+    """batch_size set: fit trains by batch/ (in process), on a validation split of (X, y)."""
+    X, y, _ = adult.sample(90, 0)
+    clf = MIPNetClassifier(hidden=(2,), P=1, batch_size=30, batch_time=2.0, epochs=1, workers=0, seed=0).fit(X, y)
+    result = clf.batch_result_
+    assert result.config.batch_size == 30 and result.config.method == "local"
+    assert result.batches_solved == 3 and result.exact_batches == result.batches_solved  # 72 training rows
+    record = clf.network_.training
+    train, val = record["train_indices"], record["val_indices"]
+    assert len(train) == 72 and len(val) == 18 and not set(train) & set(val)
+    Xr = np.round(X, 4)
+    assert clf.train_accuracy_ == clf.network_.accuracy(Xr[train], y[train])
+    assert clf.val_accuracy_ == clf.network_.accuracy(Xr[val], y[val])
+    assert np.array_equal(clf.predict(X), clf.network_.predict(Xr))
+    assert clf.solve_result_ is None

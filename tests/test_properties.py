@@ -234,11 +234,11 @@ test_training_is_exact_and_round_trips = _training_test(TRAIN_EXAMPLES)
 test_training_is_exact_and_round_trips_many = pytest.mark.slow(_training_test(TRAIN_EXAMPLES_SLOW))
 
 
-@pytest.mark.xfail(strict=True, reason="HiGHS 1.16 defect: with this MIP start (loaded through Pyomo) it proves "
-                   "2.0 optimal for a min-hinge instance whose optimum is 1.0; strict, so a fixed HiGHS shows up")
 def test_highs_start_defect():
-    """Found by the property test in CI: 3 classes, hidden 1, P = 1, min-hinge. Without a start,
-    with presolve off, or read from the .mps by highspy directly, HiGHS reaches 1.0."""
+    """Found by the property test in CI: 3 classes, hidden 1, P = 1, min-hinge. Loaded through
+    Pyomo's persistent interface, HiGHS 1.16 proved 2.0 optimal with this MIP start (the optimum is
+    1.0); loaded from the standard-form matrices (solvers/highs.py) it reaches 1.0, as it does
+    without a start, with presolve off, or read from the .mps."""
     X = np.array([[1.0, 0.2178], [0.0, 0.0], [0.0, 0.0], [0.0005, 0.0], [0.066, 0.0], [0.0, 0.7919]])
     y = np.array([0, 1, 1, 1, 1, 2])
     start = IntegerNetwork([np.array([[-1], [0]]), np.array([[0, 0, 1]])], [np.array([0]), np.array([0, 0, -1])], P=1)

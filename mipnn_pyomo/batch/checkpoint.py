@@ -5,31 +5,20 @@ any moment leaves either the previous or the new checkpoint, never a torn one.""
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from mipnn_pyomo.errors import ConfigError
+from mipnn_pyomo.outputs import atomic_write_text
 
 CHECKPOINT_FORMAT = "mipnn-batch-checkpoint"
 CHECKPOINT_VERSION = 1
 
 
 def atomic_write_json(path: str | Path, payload: dict[str, Any]) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(payload, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """``payload`` as JSON via :func:`mipnn_pyomo.outputs.atomic_write_text` (fsync, then os.replace)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(payload))
 
 
 def save_checkpoint(path: str | Path, run_key: str, config: dict, progress: dict) -> None:

@@ -50,12 +50,13 @@ class BatchConfig:
     time_limit: float | None = None  # seconds for the whole run
     # local method
     start: str = "gd"  # first network: "gd" (gradient descent on the training rows) or "zero"
-    start_time: float = 30.0  # seconds for the GD start
-    start_epochs: int = 2000  # GD epochs cap (deterministic unless start_time cuts in)
+    start_time: float = 240.0  # seconds for the GD start (a cap; start_epochs is the deterministic budget)
+    start_epochs: int = 3000  # GD epochs cap (deterministic unless start_time cuts in)
+    start_lr: float = 0.1  # GD learning rate (chosen by validation accuracy on Adult: docs/results/batch.md)
     block: int = 2  # hidden neurons whose weights a batch move may change
     k: int | None = 8  # local branching: sum |w - w0| <= k over the free weights (None: no row)
     round_size: int = 8  # batches proposed against the same current network before acceptance
-    batch_rows: str = "shuffle"  # local: "shuffle" (epoch batches) or "hard" (rows near the decision boundary)
+    batch_rows: str = "hard"  # local: "hard" (rows near the decision boundary) or "shuffle" (epoch batches)
     decimals: int = 4
     extra: dict[str, Any] = field(default_factory=dict, compare=False)  # recorded, not used
 
@@ -73,6 +74,7 @@ class BatchConfig:
             (self.n_train is None or (_is_int(self.n_train) and self.n_train >= 4), f"n_train must be >= 4 or 'all', got {self.n_train!r}"),
             (0.0 < self.val_fraction < 1.0, f"validation fraction must be in (0, 1), got {self.val_fraction}"),
             (self.batch_time > 0 and self.ls_time > 0 and self.start_time > 0, "batch, local-search and start times must be > 0"),
+            (self.start_lr > 0, f"start learning rate must be > 0, got {self.start_lr}"),
             (self.time_limit is None or self.time_limit > 0, f"time limit must be > 0 seconds, got {self.time_limit}"),
             (self.batch_nodes is None or (_is_int(self.batch_nodes) and self.batch_nodes >= 0), f"batch nodes must be >= 0, got {self.batch_nodes!r}"),
             (_is_int(self.block) and 1 <= self.block <= self.hidden[0], f"block must be in 1..{self.hidden[0]}, got {self.block!r}"),

@@ -41,7 +41,7 @@ class LocalMethod:
             from mipnn_pyomo.gd import train_gd
 
             gd = train_gd(ctx.X_train, ctx.y_train, ctx.n_classes, hidden=c.hidden, P=c.P, seed=c.seed,
-                          target_accuracy=None, time_limit=c.start_time, max_epochs=c.start_epochs)
+                          target_accuracy=None, time_limit=c.start_time, max_epochs=c.start_epochs, lr=c.start_lr)
             return to_vector(gd.network)
         sizes = ctx.sizes
         vector = np.zeros(sum(a * b for a, b in zip(sizes[:-1], sizes[1:])) + sum(sizes[1:]), dtype=np.int64)

@@ -229,6 +229,9 @@ def _finish(dataset, ctx: RunContext, method, run: RunProgress, partial: list, f
         current = method.current(state)
         if current is not None:
             run.offer_best(current, ctx.val_accuracy(current), ctx.train_accuracy(current), run.epoch)
+    current = method.current(run.state)
+    if flag.reason not in (None, "stopped") and current is not None:  # cut short: the moves kept so far count too
+        run.offer_best(current, ctx.val_accuracy(current), ctx.train_accuracy(current), run.epoch)
     if run.best is None:
         raise NoSolutionError("batch training stopped before any batch finished: no network to return")
     network = ctx.network(run.best["vector"])

@@ -1,5 +1,6 @@
-"""Networks as flat integer vectors in the canonical order (weights of layer 1..L in (i, j)
-row-major, then biases of layer 1..L), the order of ``formulation.weight_variables``."""
+"""Networks as flat integer vectors in the canonical order of :meth:`IntegerNetwork.to_vector`
+(weights of layer 1..L in (i, j) row-major, then biases of layer 1..L; the order of
+``formulation.weight_variables``), and positions of parameter groups in it."""
 
 from __future__ import annotations
 
@@ -13,20 +14,13 @@ def layer_sizes(n_inputs: int, hidden: tuple[int, ...], n_classes: int) -> list[
 
 
 def to_vector(network: IntegerNetwork) -> np.ndarray:
-    return np.concatenate([w.ravel() for w in network.weights] + [b.ravel() for b in network.biases]).astype(np.int64)
+    """:meth:`IntegerNetwork.to_vector` as int64."""
+    return network.to_vector().astype(np.int64)
 
 
 def from_vector(vector, sizes: list[int], P: int, decimals: int = 4) -> IntegerNetwork:
-    vector = np.asarray(np.rint(vector), dtype=np.int64)
-    weights, pos = [], 0
-    for a, b in zip(sizes[:-1], sizes[1:]):
-        weights.append(vector[pos: pos + a * b].reshape(a, b))
-        pos += a * b
-    biases = []
-    for b in sizes[1:]:
-        biases.append(vector[pos: pos + b])
-        pos += b
-    return IntegerNetwork(weights, biases, P, preprocessing={"decimals": decimals})
+    """:meth:`IntegerNetwork.from_vector` (rounded, clipped to [-P, P]) with the batch run's input grid."""
+    return IntegerNetwork.from_vector(vector, sizes, P, preprocessing={"decimals": decimals})
 
 
 def n_parameters(sizes: list[int]) -> int:

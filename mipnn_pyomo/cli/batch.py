@@ -8,6 +8,9 @@ import sys
 
 from mipnn_pyomo.cli.options import non_negative_int, positive_float, positive_int, sample_seed
 
+BATCH_P = 15  # the reference's P (Thorbjarnarson & Yorke-Smith)
+DEFAULT_BATCH_TIME_LIMIT = 1740.0  # seconds: 29 minutes, the whole batch run
+
 
 def add_batch_arguments(p) -> None:
     from mipnn_pyomo.batch import ENGINES, METHODS
@@ -26,14 +29,29 @@ def add_batch_arguments(p) -> None:
     g.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler (default: a local cluster)")
     g.add_argument("--workers", type=non_negative_int, default=None,
                    help="Dask worker processes (default: one per core; 0: in this process)")
+    p.set_defaults(P=None)  # resolved by resolve_batch_defaults: 15 with --batch-size, else 1
 
 
-def batch_config_from_args(args):
+def resolve_batch_defaults(args) -> None:
+    """Defaults that differ with --batch-size: --P 15 (else 1) and --time-limit
+    DEFAULT_BATCH_TIME_LIMIT s for the whole run (else none), so that the default run fits 30 min."""
+    batching = getattr(args, "batch_size", None) is not None
+    if args.P is None:
+        args.P = BATCH_P if batching else 1
+    if batching and args.time_limit is None:
+        args.time_limit = DEFAULT_BATCH_TIME_LIMIT
+
+
+def batch_config_from_args(args, n_pool: int | None = None):
+    """The run's BatchConfig. ``--n-train`` equal to the pool's size (``all``, the default) is
+    ``n_train=None``: all pool rows in pool order, the split the Python API makes for the same
+    settings (a sample of all rows would be the same rows in another order, so another split)."""
     from mipnn_pyomo.batch import BatchConfig
 
+    n_train = None if args.n_train in ("all", n_pool) else args.n_train
     return BatchConfig(method=args.batch_method, engine=args.batch_engine, batch_size=args.batch_size,
                        epochs=args.epochs, P=args.P, hidden=tuple(args.hidden), objective=args.objective,
-                       solver=args.solver, seed=sample_seed(args), n_train=args.n_train,
+                       solver=args.solver, seed=sample_seed(args), n_train=n_train,
                        val_fraction=args.val_fraction, batch_time=args.batch_time, time_limit=args.time_limit,
                        decimals=args.decimals)
 
@@ -45,7 +63,7 @@ def train_batch(args, dataset) -> int:
 
     if args.checkpoint:
         check_writable(args.checkpoint, "--checkpoint")
-    result = train_batched(dataset, batch_config_from_args(args), checkpoint=args.checkpoint,
+    result = train_batched(dataset, batch_config_from_args(args, len(dataset.y_pool)), checkpoint=args.checkpoint,
                            scheduler=args.scheduler, workers=args.workers, progress=not (args.quiet or args.json))
     if args.out:
         result.network.save(args.out)

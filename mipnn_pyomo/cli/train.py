@@ -8,7 +8,7 @@ import json
 import signal
 import sys
 
-from mipnn_pyomo.cli.batch import add_batch_arguments, train_batch
+from mipnn_pyomo.cli.batch import add_batch_arguments, resolve_batch_defaults, train_batch
 from mipnn_pyomo.cli.options import (
     add_data_arguments,
     add_model_arguments,
@@ -77,6 +77,7 @@ def _check_before_training(args) -> None:
 def cmd_train(args) -> int:
     from mipnn_pyomo.solvers.base import progress_printer
 
+    resolve_batch_defaults(args)
     _check_before_training(args)
     dataset = load_data_from_args(args)
     seed = sample_seed(args)
@@ -203,10 +204,13 @@ def cmd_evaluate(args) -> int:
     if args.json:
         print(json.dumps(report))
         return 0
-    for key in ("dataset", "n_train", "train_accuracy", "test_accuracy", "n_test"):
+    for key in ("dataset", "n_train", "train_accuracy", "n_val", "val_accuracy", "test_accuracy", "n_test"):
         if key in report:
             value = report[key]
-            print(f"{key:15s} {100 * value:.2f}%" if "accuracy" in key and value is not None else f"{key:15s} {value}")
+            recorded = report.get(f"recorded_{key}")
+            beside = f"  (recorded {100 * recorded:.2f}%)" if recorded is not None else ""
+            print(f"{key:15s} {100 * value:.2f}%{beside}" if "accuracy" in key and value is not None
+                  else f"{key:15s} {value}")
     return 0
 
 

@@ -1,8 +1,12 @@
-"""HiGHS through Pyomo's ``contrib.solver`` interface (the open-source default).
+"""HiGHS through highspy, loaded straight from the standard-form matrices (the open-source default).
 
-Hooks on the ``highspy.Highs`` object that Pyomo's persistent interface owns: options by
-``setOptionValue`` (read back by ``getOptionValue``), the MIP start by ``setSolution``, and the
-callbacks ``cbMipImprovingSolution`` (each incumbent -> monitor + heuristic),
+``_load`` compiles the Pyomo model once (:func:`.standard_form.compile_standard_form`, the compiler
+the ``.mps`` writer and the CP-SAT/SCIP engines use) and hands the matrices to ``Highs.passModel``
+in one call (column-wise ``A``, ``row_lower <= A x <= row_upper``, bounds, integrality, cost and
+offset in the model's sense); column j is the compiled model's variable j, which maps every
+solution back. This replaces Pyomo's persistent interface, whose per-constraint loading took most
+of the time on large instances (docs/results/batch.md). Options by ``setOptionValue`` (read back
+by ``getOptionValue``), the MIP start by ``setSolution``, and the callbacks ``cbMipImprovingSolution`` (each incumbent -> monitor + heuristic),
 ``cbMipUserSolution`` (hands the heuristic's network back to HiGHS) and ``cb*Interrupt`` (stops
 once the target is met or on SIGINT/SIGTERM).
 """
@@ -10,12 +14,12 @@ once the target is met or on SIGINT/SIGTERM).
 from __future__ import annotations
 
 import io
-import logging
 import sys
 from types import SimpleNamespace
 from typing import ClassVar
 
 import numpy as np
+from pyomo.common.tee import TeeStream, capture_output
 
 from mipnn_pyomo.errors import SolverError
 from mipnn_pyomo.solvers.base import (Capabilities, RunOutcome, SolveContext, SolverAdapter, SolverName,
@@ -44,7 +48,6 @@ class HighsAdapter(SolverAdapter):
     def _check_available(cls) -> tuple[bool, str]:
         try:
             import highspy  # noqa: F401
-            from pyomo.contrib.solver.solvers.highs import Highs  # noqa: F401
         except ImportError as exc:
             return False, f"highspy is not installed ({exc}); pip install highspy"
         return True, ""
@@ -56,15 +59,13 @@ class HighsAdapter(SolverAdapter):
         return f"{highspy.HIGHS_VERSION_MAJOR}.{highspy.HIGHS_VERSION_MINOR}.{highspy.HIGHS_VERSION_PATCH}"
 
     def _load(self, instance):
-        from pyomo.contrib.solver.solvers.highs import Highs
+        from mipnn_pyomo.solvers.standard_form import compile_standard_form
 
-        opt = Highs()
-        opt.set_instance(instance.model)
-        col_of = opt._pyomo_var_to_solver_var_map
-        # A weight in no row (a feature zero in every sample, paper variant) never reaches HiGHS: 0.
-        variables = [opt._vars[var_id][0] for var_id in col_of]
-        return SimpleNamespace(opt=opt, h=opt._solver_model, col_of=col_of, variables=variables,
-                               columns=np.array(list(col_of.values()), dtype=np.int64), params={}, pending=[])
+        sf = compile_standard_form(instance.model)
+        h = load_standard_form(sf)
+        # A weight in no row (a feature zero in every sample, paper variant) is not a column: 0.
+        return SimpleNamespace(h=h, col_of=sf.column_index(), variables=sf.columns,
+                               columns=np.arange(sf.n_cols, dtype=np.int64), params={}, pending=[], build_s=0.0)
 
     def _apply_options(self, session, params):
         import highspy
@@ -116,15 +117,9 @@ class HighsAdapter(SolverAdapter):
         # HiGHS keeps one global thread pool per process, sized by the first solve: reset it.
         highspy.Highs.resetGlobalScheduler(True)
         stream = io.StringIO()
-        pyomo_logger = logging.getLogger("pyomo.contrib.solver.solvers.highs")  # kInterrupt is unmapped: warns
-        level = pyomo_logger.level
-        pyomo_logger.setLevel(logging.ERROR)
-        try:
-            session.opt.solve(ctx.instance.model, tee=[stream] + ([sys.stdout] if ctx.options.verbose else []),
-                              load_solutions=False, raise_exception_on_nonoptimal_result=False,
-                              solver_options=session.params)
-        finally:
-            pyomo_logger.setLevel(level)
+        with capture_output(output=TeeStream(stream, *([sys.stdout] if ctx.options.verbose else [])), capture_fd=True):
+            h.setOptionValue("log_to_console", True)
+            h.run()
         info = h.getInfo()
         status = _STATUS.get(str(h.getModelStatus()).split(".")[-1], Termination.OTHER)
         bound = float(info.mip_dual_bound) if np.isfinite(info.mip_dual_bound) else None
@@ -133,6 +128,33 @@ class HighsAdapter(SolverAdapter):
         return RunOutcome(status, float(info.objective_function_value), bound,
                           self.solution_map(session.variables, np.asarray(h.getSolution().col_value)[session.columns]),
                           stream.getvalue())
+
+
+def load_standard_form(sf):
+    """A ``highspy.Highs`` holding ``sf``: one ``passModel`` call with the column-wise matrix
+    (``a_format`` 1), ``row_lower <= A x <= row_upper`` (infinite sides as ``kHighsInf``), column
+    bounds, integrality (1 = integer), cost, offset and sense (1 minimise, -1 maximise)."""
+    import highspy
+
+    with capture_output(output=io.StringIO(), capture_fd=True):  # the constructor prints a banner to stdout
+        h = highspy.Highs()
+    h.setOptionValue("log_to_console", False)
+    A = sf.A.tocsc()
+    A.sort_indices()
+    integrality = np.where(sf.integer, 1, 0).astype(np.int32)
+    status = h.passModel(sf.n_cols, sf.n_rows, int(A.nnz), 1, -1 if sf.sense == "maximize" else 1, float(sf.offset),
+                         np.ascontiguousarray(sf.cost, dtype=np.float64), _inf(sf.col_lower), _inf(sf.col_upper),
+                         _inf(sf.row_lower), _inf(sf.row_upper), A.indptr[:-1].astype(np.int32),
+                         A.indices.astype(np.int32), A.data.astype(np.float64), integrality)
+    if status == highspy.HighsStatus.kError:
+        raise SolverError(f"HiGHS refused the model ({sf.n_rows} rows, {sf.n_cols} columns): passModel returned {status}")
+    return h
+
+
+def _inf(values: np.ndarray) -> np.ndarray:
+    import highspy
+
+    return np.clip(np.ascontiguousarray(values, dtype=np.float64), -highspy.kHighsInf, highspy.kHighsInf)
 
 
 def _weight_columns(session, instance) -> np.ndarray:

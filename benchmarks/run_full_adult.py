@@ -1,0 +1,158 @@
+"""The full-Adult batch benchmark (issue 15): `mipnn train --dataset adult --batch-size 100` with
+default settings, the reference method (scaled budget), GD and logistic regression on the same rows.
+
+Each batch run is the CLI in a child process; a sampler adds up the resident memory (RSS) of the
+child and all its descendants (the Dask scheduler and workers) every 0.5 s and keeps the peak.
+Rows are appended to benchmarks/results/batch/full-adult.csv (a row already there is skipped), the
+models to benchmarks/results/batch/full-adult-<run>.json. Run through the bench2 slot:
+
+    /work/wt/brief/bench2 .venv/bin/python benchmarks/run_full_adult.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+OUT = ROOT / "benchmarks" / "results" / "batch"
+MIPNN = str(Path(sys.executable).with_name("mipnn"))
+
+# run name -> extra CLI arguments after `mipnn train --dataset adult --batch-size 100`
+BATCH_RUNS = {
+    "local": [],  # the default settings
+    # the reference, scaled to <= 10 min (docs/batch.md): 3 epochs (bounds [-P, P], then mean -+ 15, mean -+ 1),
+    # 2 s per batch MIP, the run cut at 540 s
+    "average": ["--batch-method", "average", "--epochs", "3", "--batch-time", "2", "--time-limit", "540"],
+}
+FIELDS = ["run", "command", "train_rows", "val_rows", "train_accuracy", "val_accuracy", "test_accuracy", "wall_s",
+          "batches", "exact_batches", "stopped", "peak_rss_mb", "peak_process_mb", "load_before", "workers",
+          "threads_per_worker"]
+
+
+class TreeMemory:
+    """Peak of the summed RSS of a process and its descendants, sampled every ``every`` seconds."""
+
+    def __init__(self, pid: int, every: float = 0.5):
+        self.root, self.every = psutil.Process(pid), every
+        self.peak_sum = self.peak_one = 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._done.is_set():
+            try:
+                procs = [self.root, *self.root.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                return
+            rss = []
+            for proc in procs:
+                try:
+                    rss.append(proc.memory_info().rss)
+                except psutil.NoSuchProcess:
+                    pass
+            self.peak_sum, self.peak_one = max(self.peak_sum, sum(rss)), max([self.peak_one, *rss])
+            self._done.wait(self.every)
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
+
+
+def run_cli(name: str, extra: list[str]) -> dict:
+    model = OUT / f"full-adult-{name}.json"
+    command = [MIPNN, "train", "--dataset", "adult", "--batch-size", "100", *extra, "--out", str(model), "--json"]
+    t0 = time.perf_counter()
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=sys.stderr, text=True)
+    memory = TreeMemory(child.pid)
+    out, _ = child.communicate()
+    memory.stop()
+    wall = time.perf_counter() - t0
+    if child.returncode != 0:
+        raise SystemExit(f"{name}: exit code {child.returncode}")
+    s = json.loads(out.strip().splitlines()[-1])
+    record = json.loads(model.read_text())["training"]
+    return {"command": " ".join(["mipnn", *command[1:]]).replace(str(ROOT) + "/", ""),
+            "train_rows": len(record["train_indices"]), "val_rows": len(record["val_indices"]),
+            "train_accuracy": s["train_accuracy"], "val_accuracy": s["val_accuracy"],
+            "test_accuracy": s["test_accuracy"], "wall_s": round(wall, 1), "batches": s["batches_solved"],
+            "exact_batches": s["exact_batches"], "stopped": s["stopped"] or "",
+            "peak_rss_mb": round(memory.peak_sum / 2**20), "peak_process_mb": round(memory.peak_one / 2**20),
+            "workers": 2, "threads_per_worker": 1}
+
+
+def run_baseline(name: str) -> dict:
+    """GD (30 s, its defaults, as in the earlier grid), GD with the local method's start settings, and
+    logistic regression, on the same training split; in this process (one thread)."""
+    import numpy as np
+
+    from mipnn_pyomo.batch import BatchConfig
+    from mipnn_pyomo.batch.split import make_split
+    from mipnn_pyomo.data import load_adult
+
+    dataset, config = load_adult(), BatchConfig()
+    split = make_split(dataset, config)
+    X, y = dataset.X_pool[split.train], dataset.y_pool[split.train]
+    t0 = time.perf_counter()
+    if name == "logreg":
+        from sklearn.linear_model import LogisticRegression
+
+        model = LogisticRegression(max_iter=2000).fit(X, y)
+        acc = lambda A, b: float(np.mean(model.predict(A) == b))  # noqa: E731
+        command = "sklearn LogisticRegression(max_iter=2000)"
+    else:
+        from mipnn_pyomo.gd import train_gd
+
+        kw = (dict(time_limit=30.0) if name == "gd" else
+              dict(time_limit=config.start_time, max_epochs=config.start_epochs, lr=config.start_lr))
+        net = train_gd(X, y, dataset.n_classes, hidden=(16,), P=config.P, seed=0, target_accuracy=None, **kw).network
+        acc = net.accuracy
+        command = f"gd.train_gd(hidden=(16,), P={config.P}, seed=0, {', '.join(f'{k}={v}' for k, v in kw.items())})"
+    wall = time.perf_counter() - t0
+    Xv, yv = dataset.X_pool[split.val], dataset.y_pool[split.val]
+    return {"command": command, "train_rows": len(y), "val_rows": len(yv), "train_accuracy": acc(X, y),
+            "val_accuracy": acc(Xv, yv), "test_accuracy": acc(dataset.X_test, dataset.y_test),
+            "wall_s": round(wall, 1), "batches": "", "exact_batches": "", "stopped": "",
+            "peak_rss_mb": "", "peak_process_mb": "", "workers": 0, "threads_per_worker": 1}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--runs", default="local,average,logreg,gd,gd-start")
+    p.add_argument("--out", default=str(OUT / "full-adult.csv"))
+    args = p.parse_args(argv)
+    out = Path(args.out)
+    done = set()
+    if out.exists():
+        with open(out) as handle:
+            done = {r["run"] for r in csv.DictReader(handle)}
+    for name in [r.strip() for r in args.runs.split(",") if r.strip()]:
+        if name in done:
+            continue
+        print(f"== full Adult: {name}", file=sys.stderr, flush=True)
+        load = os.getloadavg()[0]
+        row = run_cli(name, BATCH_RUNS[name]) if name in BATCH_RUNS else run_baseline(name)
+        row.update(run=name, load_before=round(load, 2))
+        print(row, file=sys.stderr, flush=True)
+        new = not out.exists()
+        with open(out, "a", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=FIELDS)
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
