@@ -105,7 +105,7 @@ def test_batch_parameters_train_through_the_batch_package(adult):
     record = clf.network_.training
     train, val = record["train_indices"], record["val_indices"]
     assert len(train) == 72 and len(val) == 18 and not set(train) & set(val)
-    Xr = np.round(X, 4)
+    Xr = np.round(clf._encode(clf.preprocessor_, X), 4)  # the default thermometer inputs
     assert clf.train_accuracy_ == clf.network_.accuracy(Xr[train], y[train])
     assert clf.val_accuracy_ == clf.network_.accuracy(Xr[val], y[val])
     assert np.array_equal(clf.predict(X), clf.network_.predict(Xr))

@@ -132,7 +132,7 @@ def files(tmp_path_factory):
     }
     model = d / "model.json"
     assert run_main(["train", "--csv", f["good"], "--target", "label", "--n-train", "7", "--hidden", "2",
-                 "--quiet", "--json", "--out", str(model)]) == 0
+                 "--input-encoding", "minmax", "--quiet", "--json", "--out", str(model)]) == 0
     f["model"] = model
     f["dir"] = d
     return f
@@ -209,7 +209,7 @@ def test_more_classes_than_outputs(files, capsys, tmp_path):
     data = write(tmp_path / "grown.csv", GOOD_CSV)
     model = tmp_path / "m.json"
     assert run_main(["train", "--csv", data, "--target", "label", "--n-train", "7", "--hidden", "2", "--quiet",
-                 "--json", "--out", str(model)]) == 0
+                 "--input-encoding", "minmax", "--json", "--out", str(model)]) == 0
     capsys.readouterr()
     data.write_text(files["three"].read_text())
     # the recorded SHA-256 says the data changed (issue 12); without it the classes differ
@@ -354,7 +354,7 @@ def test_gurobi_licence_too_small(tmp_path, capsys):
     train = random_csv(tmp_path / "big.csv", 60, 4, seed=1)
     test = random_csv(tmp_path / "big_test.csv", 10, 4, seed=2)
     line = cli_error(capsys, ["train", "--csv", train, "--test-csv", test, "--target", "label", "--n-train", "60",
-                              "--hidden", "16", "--quiet", "--solver", "gurobi"],
+                              "--hidden", "16", "--quiet", "--solver", "gurobi", "--input-encoding", "minmax"],
                      "Gurobi cannot solve this instance", "variables", "constraints", "2,000")
     d = load_csv(train, "label", test_csv=test)
     X, y, _ = d.sample(60, 0)
