@@ -207,6 +207,7 @@ def test_batch_training_from_the_command_line(tmp_path, capsys):
     assert evaluated["val_accuracy"] == pytest.approx(summary["val_accuracy"]) and evaluated["n_val"] == 40
     assert evaluated["recorded_val_accuracy"] == pytest.approx(summary["val_accuracy"])
     model = _json.loads(out.read_text())  # recomputed, not read back: a tampered record shows beside the truth
+    assert model["preprocessing"].get("numeric_encoding", "minmax") == "minmax"  # the batch default inputs
     model["training"]["val_accuracy"] = 0.0
     out.write_text(_json.dumps(model))
     assert main(["evaluate", "--model", str(out)]) == 0

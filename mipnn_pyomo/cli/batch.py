@@ -6,7 +6,7 @@ import json
 import signal
 import sys
 
-from mipnn_pyomo.cli.options import non_negative_int, positive_float, positive_int, sample_seed
+from mipnn_pyomo.cli.options import DEFAULT_INPUT_ENCODING, non_negative_int, positive_float, positive_int, sample_seed
 
 BATCH_P = 15  # the reference's P (Thorbjarnarson & Yorke-Smith)
 DEFAULT_BATCH_TIME_LIMIT = 1740.0  # seconds: 29 minutes, the whole batch run
@@ -33,9 +33,12 @@ def add_batch_arguments(p) -> None:
 
 
 def resolve_batch_defaults(args) -> None:
-    """Defaults that differ with --batch-size: --P 15 (else 1) and --time-limit
+    """Defaults that differ with --batch-size: --P 15 (else 1), --input-encoding minmax (else
+    thermometer; the batch defaults were measured with min-max inputs) and --time-limit
     DEFAULT_BATCH_TIME_LIMIT s for the whole run (else none), so that the default run fits 30 min."""
     batching = getattr(args, "batch_size", None) is not None
+    if getattr(args, "input_encoding", "") is None:
+        args.input_encoding = "minmax" if batching else DEFAULT_INPUT_ENCODING
     if args.P is None:
         args.P = BATCH_P if batching else 1
     if batching and args.time_limit is None:

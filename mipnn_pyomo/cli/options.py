@@ -109,9 +109,10 @@ def add_data_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--test-size", type=float, default=0.3, help="hold-out fraction without --test-csv (0.3)")
     g.add_argument("--split-seed", type=seed, default=0, help="seed of the hold-out split (0)")
     g.add_argument("--decimals", type=int, default=4, help="input grid: features rounded to this many decimals (4)")
-    g.add_argument("--input-encoding", choices=["minmax", "thermometer"], default=DEFAULT_INPUT_ENCODING,
+    g.add_argument("--input-encoding", choices=["minmax", "thermometer"], default=None,
                    help=f"numeric columns: min-max scaled to [0, 1], or thermometer: 0/1 features 'x > t' at "
-                        f"quantile thresholds fitted on the training file ({DEFAULT_INPUT_ENCODING})")
+                        f"quantile thresholds fitted on the training file ({DEFAULT_INPUT_ENCODING}; "
+                        f"minmax with --batch-size, as measured in docs/results/batch.md)")
     g.add_argument("--thresholds", type=positive_int, default=DEFAULT_THRESHOLDS,
                    help=f"thermometer thresholds per numeric column ({DEFAULT_THRESHOLDS})")
     g.add_argument("--n-train", type=n_train, default=None,
@@ -197,7 +198,7 @@ def load_data_from_args(args):
     ('all' or, with --batch-size and no --n-train, the pool's size; else 100 by default)."""
     from mipnn_pyomo.data import load_csv, load_named_dataset
 
-    encoding = dict(encoding=getattr(args, "input_encoding", "minmax"),
+    encoding = dict(encoding=getattr(args, "input_encoding", None) or DEFAULT_INPUT_ENCODING,
                     thresholds=getattr(args, "thresholds", DEFAULT_THRESHOLDS))
     if args.csv:
         if not args.target:
