@@ -23,6 +23,8 @@ from pathlib import Path
 
 import psutil
 
+from csvlog import append_row  # benchmarks/csvlog.py (scripts run from this directory)
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 OUT = ROOT / "benchmarks" / "results" / "batch"
@@ -145,12 +147,7 @@ def main(argv=None) -> int:
         row = run_cli(name, BATCH_RUNS[name]) if name in BATCH_RUNS else run_baseline(name)
         row.update(run=name, load_before=round(load, 2))
         print(row, file=sys.stderr, flush=True)
-        new = not out.exists()
-        with open(out, "a", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=FIELDS)
-            if new:
-                writer.writeheader()
-            writer.writerow(row)
+        append_row(out, FIELDS, row)
     return 0
 
 

@@ -21,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+from csvlog import append_row  # benchmarks/csvlog.py (scripts run from this directory)
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -86,12 +88,7 @@ def main(argv=None) -> int:
                                   text=True).stdout.strip().splitlines()[-1]
             row = json.loads(line)
             print(row, flush=True)
-            new = not out.exists()
-            with open(out, "a", newline="") as handle:
-                writer = csv.DictWriter(handle, fieldnames=FIELDS)
-                if new:
-                    writer.writeheader()
-                writer.writerow(row)
+            append_row(out, FIELDS, row)
     return 0
 
 
