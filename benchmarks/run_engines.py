@@ -35,7 +35,7 @@ RESULTS = ROOT / "benchmarks" / "results" / "engines"
 CSV_PATH = RESULTS / "runs.csv"
 NETWORKS = RESULTS / "networks"  # every run's network (suite export --best-known reads them)
 REPORT = ROOT / "docs" / "results" / "engines.md"
-BENCH = Path("/work/wt/brief")
+BENCH = Path(os.environ["MIPNN_BENCH_SLOTS"]) if os.environ.get("MIPNN_BENCH_SLOTS") else None  # optional slot wrappers
 OBJECTIVES = ["sat-margin", "min-hinge", "max-correct"]
 ENGINES = ["cpsat", "highs", "scip", "cbc"]
 KEY = ["section", "variant", "engine", "objective", "P", "n", "seed", "heuristic", "time_limit", "threads"]
@@ -191,8 +191,9 @@ def run_one(cfg: dict) -> dict:
 
 def launch(cfg: dict) -> int:
     """One configuration in a fresh process, holding one slot (1 thread) or both (2 threads)."""
-    bench = BENCH / ("bench2" if cfg["threads"] > 1 else "bench1")
-    cmd = [str(bench), sys.executable, str(Path(__file__).resolve()), "one", json.dumps(cfg)]
+    cmd = [sys.executable, str(Path(__file__).resolve()), "one", json.dumps(cfg)]
+    if BENCH is not None:  # a shared machine: hold one slot (bench1) or both (bench2) while the run goes
+        cmd = [str(BENCH / ("bench2" if cfg["threads"] > 1 else "bench1"))] + cmd
     print(f"[{time.strftime('%H:%M:%S')}] start {json.dumps(cfg)}", flush=True)
     return subprocess.call(cmd)
 

@@ -6,7 +6,7 @@ child and all its descendants (the Dask scheduler and workers) every 0.5 s and k
 Rows are appended to benchmarks/results/batch/full-adult.csv (a row already there is skipped), the
 models to benchmarks/results/batch/full-adult-<run>.json. Run through the bench2 slot:
 
-    /work/wt/brief/bench2 .venv/bin/python benchmarks/run_full_adult.py
+    .venv/bin/python benchmarks/run_full_adult.py
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@
 
 Every run appends one row to benchmarks/results/generalisation/runs.csv as soon as it ends; a rerun
 skips rows already there (resumable). One process, one solver thread, numpy single-threaded: run it
-under /work/wt/brief/bench1 (``--shard i/k`` splits a grid between two side-by-side processes).
+on one core (``--shard i/k`` splits a grid between two side-by-side processes).
 Each row records the 1-minute load average at its start. Every MIP network passes the exactness
 check (train_network raises otherwise; such a run is recorded with status ``error``).
 """

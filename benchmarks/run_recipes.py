@@ -1,6 +1,6 @@
 """Recipes on Adult (issue 14): paper vs polish vs bemi vs min-weight (and per-stage engines).
 
-    /work/wt/brief/bench1 .venv/bin/python benchmarks/run_recipes.py --recipes paper polish \\
+    .venv/bin/python benchmarks/run_recipes.py --recipes paper polish \\
         --seeds 0 1 --time-limit 180 --solver highs --out benchmarks/results/generalisation/objectives.csv
 
 One row per (recipe, stage solver, seed): test and training accuracy (forward pass), non-zero

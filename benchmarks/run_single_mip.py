@@ -6,7 +6,7 @@ HiGHS load (``Highs.passModel``), and with ``--pyomo-load`` the former path (Pyo
 ``contrib.solver`` HiGHS interface, ``set_instance``) for comparison; peak RSS of the process.
 Appends one row per (N, path) to benchmarks/results/batch/single-mip.csv (skips rows present).
 
-    /work/wt/brief/bench1 .venv/bin/python benchmarks/run_single_mip.py --sizes 1000,3000 --pyomo-load
+    .venv/bin/python benchmarks/run_single_mip.py --sizes 1000,3000 --pyomo-load
 """
 
 from __future__ import annotations
