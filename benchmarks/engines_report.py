@@ -39,6 +39,9 @@ def _ttt(row) -> str:
 
 
 def _run_line(row) -> str:
+    if row.status == "error":  # no network at all within the limit (nothing to check)
+        return (f"| {row.objective} | {row.P} | {row.engine} | none | - | not reached | - | - | "
+                f"none within {int(row.time_limit)} s | n/a |")
     exact = "yes" if str(row.exact) == "True" else f"**{row.exact}**"
     return (f"| {row.objective} | {row.P} | {row.engine} | {_obj(row.objective_value, row.objective)} | "
             f"{_obj(row.bound, row.objective)} ({_obj(row.trivial_bound, row.objective)}) | {_ttt(row)} | "
