@@ -208,6 +208,7 @@ def train_network(
     strict: bool = True,
     heuristic: bool = True,
     recipe: str | Recipe = DEFAULT_RECIPE,
+    lexicographic: str = "auto",
 ) -> TrainResult:
     """Train an integer network on (X, y) by one MIP, or by a recipe's sequence of MIPs.
 
@@ -218,8 +219,13 @@ def train_network(
     ``recipe`` (a name of :data:`mipnn_pyomo.recipes.RECIPES` or a Recipe): ``"paper"`` is one MIP
     that stops at the first network with ``target_accuracy``; the others run their stages in the
     one ``time_limit`` (recipes.py). A structure objective (min-weight, min-neurons, neuron-margin)
-    under "paper" is one MIP with the accuracy floor ceil(target N) as a constraint."""
+    under "paper" is one MIP with the accuracy floor ceil(target N) as a constraint.
+    ``lexicographic`` ("sequence", "gurobi", "auto"): how a lexicographic recipe (``bemi``) runs,
+    as its sequence of MIPs or as one model of Gurobi's multi-objective optimisation (lexicographic.py)."""
+    from mipnn_pyomo.lexicographic import check_mode
+
     t_start = time.perf_counter()
+    check_mode(lexicographic)
     spec = get_objective(objective)
     plan = get_recipe(recipe)
     solver_adapter = get_solver(solver)
@@ -244,7 +250,8 @@ def train_network(
     size_check = SingleMIPSizeCheck(data.n_samples, data.n_features, data.hidden, data.n_classes, options.time_limit)
     if not plan.is_paper:
         _check_primary(plan, spec)
-        trained = RecipeRun(data, plan, objective, solver, options, formulation, strict, seed).run(warm_start, t_start)
+        trained = RecipeRun(data, plan, objective, solver, options, formulation, strict, seed,
+                            lexicographic=lexicographic).run(warm_start, t_start)
     else:
         trained = _single_solve(data, objective, solver_adapter, options, formulation, warm_start, strict, seed, t_start)
     return size_check.after(trained, data.y)  # warns if no better than the majority class (points to --batch-size)
@@ -329,8 +336,12 @@ class RecipeRun:
     strict: bool
     seed: int
     stages: list[dict[str, Any]] = field(default_factory=list)
+    lexicographic: str = "sequence"  # or "gurobi" / "auto": Gurobi's multi-objective optimisation (lexicographic.py)
 
     def run(self, warm_start, t_start: float) -> TrainResult:
+        plan = self._multiobjective_plan()
+        if plan is not None:
+            return self._run_multiobjective(plan, warm_start, t_start)
         network, last, warm_info, build_s = None, None, None, 0.0
         for index, stage in enumerate(self.recipe.stages):
             budget = self._budget(index, t_start)
@@ -345,6 +356,34 @@ class RecipeRun:
         result, report = last
         return replace(result, objective=self.primary, build_s=build_s, runtime_s=time.perf_counter() - t_start,
                        exactness=report, warm_start=warm_info, recipe=self._summary())
+
+    def _multiobjective_plan(self):
+        """The one-model plan of Gurobi's multi-objective optimisation (lexicographic.py) when the
+        mode asks for it (and, for "auto", the licence takes the instance); None: the sequence."""
+        from mipnn_pyomo.lexicographic import LexicographicPlan, use_multiobjective
+
+        if not use_multiobjective(self.lexicographic, self.recipe, self.solver):
+            return None
+        plan = LexicographicPlan.build(self.data, self.recipe, self.primary, self.formulation,
+                                       self.options.target_accuracy, self.seed)
+        return None if self.lexicographic == "auto" and not plan.fits() else plan
+
+    def _run_multiobjective(self, plan, warm_start, t_start: float) -> TrainResult:
+        """The recipe's stages as Gurobi's passes on one instance: start (warm start, else the
+        heuristic's construction), solve, exactness check (every pass's value held by forward pass)."""
+        instance, limit = plan.instance, self.options.time_limit
+        start, info = _warm_start(warm_start, instance, seed=self.seed, time_limit=limit)
+        left = None if limit is None else max(0.01, limit - (time.perf_counter() - t_start))
+        start = plan.start(start, replace(self.options, time_limit=left))
+        left = None if limit is None else max(0.01, limit - (time.perf_counter() - t_start))
+        result, report = solve_checked(plan, instance, replace(self.options, time_limit=left), start, self.strict)
+        if info is not None:
+            info["accepted"] = result.warm_start_accepted
+        self.stages = plan.stage_records(result.network, instance.build_s)
+        return TrainResult(network=result.network, solve=result, instance=instance, objective=self.primary,
+                           train_accuracy=result.train_accuracy, build_s=instance.build_s,
+                           runtime_s=time.perf_counter() - t_start, exactness=report, warm_start=info,
+                           recipe={**self._summary(), "lexicographic": "gurobi"})
 
     def _objective(self, stage: Stage) -> str:
         return self.primary if stage.objective == PRIMARY else stage.objective
