@@ -36,7 +36,8 @@ class MIPNetClassifier(ClassifierMixin, BaseEstimator):
     ``solve_result_`` (the solver's :class:`~mipnn_pyomo.solvers.SolveResult`),
     ``train_accuracy_``, ``exactness_`` and ``training_record_`` (the
     :class:`~mipnn_pyomo.training.TrainingRecord`, as for every training method). ``mip_start`` is an IntegerNetwork or ``"gd"``.
-    ``recipe`` names a training recipe of :data:`mipnn_pyomo.recipes.RECIPES` ("paper": one MIP).
+    ``recipe`` names a training recipe of :data:`mipnn_pyomo.recipes.RECIPES` ("paper": one MIP);
+    ``lexicographic`` ("sequence", "gurobi", "auto") how a lexicographic recipe (bemi) runs.
 
     Batch training (docs/batch.md): with ``batch_size`` set, ``fit`` trains by
     :func:`mipnn_pyomo.batch.train_batched` on all of (X, y) (a ``val_fraction`` validation split
@@ -71,6 +72,7 @@ class MIPNetClassifier(ClassifierMixin, BaseEstimator):
         select_grid=None,
         folds=3,
         recipe="paper",
+        lexicographic="auto",
         batch_size=None,
         batch_method="local",
         batch_engine="mip",
@@ -103,6 +105,7 @@ class MIPNetClassifier(ClassifierMixin, BaseEstimator):
         self.select_grid = select_grid
         self.folds = folds
         self.recipe = recipe
+        self.lexicographic = lexicographic
         self.batch_size = batch_size
         self.batch_method = batch_method
         self.batch_engine = batch_engine
@@ -132,6 +135,7 @@ class MIPNetClassifier(ClassifierMixin, BaseEstimator):
             decimals=self.decimals,
             heuristic=self.heuristic,
             recipe=self.recipe,
+            lexicographic=self.lexicographic,
         )
 
     def _encoder(self, X, encoding: str, thresholds: int):

@@ -64,11 +64,12 @@ def chain_problem(recipe: Recipe) -> str | None:
     names = [s.objective for s in stages]
     if len(stages) < 2:
         return "it has one stage"
+    stopping = [i + 1 for i, s in enumerate(stages) if s.stop_at_target]
+    if stopping:
+        return f"stage {stopping[0]} stops at the accuracy target instead of optimising"
     if len(set(names)) != len(names):
         return "a stage repeats an earlier stage's objective"
     for index, stage in enumerate(stages):
-        if stage.stop_at_target:
-            return f"stage {index + 1} stops at the accuracy target instead of optimising"
         earlier, held = set(names[:index]), set(stage.holds) - {ACCURACY}
         if held != earlier:
             return f"stage {index + 1} holds {sorted(held) or 'nothing'}, not every earlier stage's value {sorted(earlier)}"
@@ -218,10 +219,12 @@ class LexicographicPlan:
         by_name, data = {r["name"]: r for r in self.passes_reached}, self.instance.data
         holds, records = [], []
         for index, name in enumerate(self.stage_objectives):
-            if index and ACCURACY in by_name and not any(h["name"] == ACCURACY for h in holds):
+            accuracy = by_name.get(ACCURACY, {}).get("value")
+            if index and accuracy is not None and not any(h["name"] == ACCURACY for h in holds):
                 holds.append(_hold_dict(by_name[ACCURACY]))
-            reached = by_name.get(name, {"status": "skipped", "value": None, "bound": None, "time_s": 0.0})
-            records.append({
+            reached = by_name.get(name, {"name": name, "status": "skipped", "value": None, "bound": None,
+                                         "time_s": 0.0, "reason": "the solve ended before this pass"})
+            records.append({"reason": reached.get("reason"),
                 "stage": index + 1, "objective": name, "holds": list(holds), "solver": GUROBI,
                 "method": "gurobi multi-objective", "status": reached["status"], "time_s": reached["time_s"],
                 "build_s": build_s if index == 0 else 0.0, "solve_s": reached["time_s"], "start_value": None,
@@ -231,7 +234,8 @@ class LexicographicPlan:
                 "nonzero_parameters": count_nonzero(network), "neurons_in_use": active_neuron_count(network),
                 "source": "solver",
             })
-            holds.append(_hold_dict(reached))
+            if reached["value"] is not None:
+                holds.append(_hold_dict(reached))
         return records
 
 

@@ -163,6 +163,9 @@ def add_recipe_argument(p: argparse.ArgumentParser) -> None:
                                                              if n != DEFAULT_RECIPE))
     p.add_argument("--stage-solvers", metavar="S1,S2,...", type=lambda t: [x.strip() or None for x in t.split(",")],
                    help="one solver per recipe stage (empty: --solver), e.g. highs,cpsat,cpsat")
+    p.add_argument("--lexicographic", choices=["sequence", "gurobi", "auto"], default="auto",
+                   help="a lexicographic recipe (bemi): its MIPs one after another (sequence), or one model of "
+                        "Gurobi's multi-objective optimisation (gurobi); auto: see docs/solvers.md")
 
 
 def add_solver_arguments(p: argparse.ArgumentParser) -> None:
@@ -268,6 +271,7 @@ def train_kwargs_from_args(args, progress=None) -> dict[str, Any]:
         progress=progress,
         heuristic=not getattr(args, "no_heuristic", False),
         recipe=recipe_from_args(args),
+        lexicographic=getattr(args, "lexicographic", "auto"),
     )
 
 

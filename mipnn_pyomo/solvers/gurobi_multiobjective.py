@@ -127,8 +127,8 @@ class GurobiMultiObjectiveAdapter(GurobiAdapter):
         """Set on the gurobipy model itself (this adapter runs ``optimize`` directly); the log goes
         to the MESSAGE callback only (``LogToConsole`` 0 unless verbose)."""
         grb = session.grb
-        grb.setParam("LogToConsole", 0)
-        grb.setParam("OutputFlag", 1)
+        for key, value in (("OutputFlag", 0), ("LogToConsole", 0), ("OutputFlag", 1)):  # silently
+            grb.setParam(key, value)
         for key, value in params.items():
             grb.setParam(key, value)
         return {key: grb.getParamInfo(key)[2] for key in params}
