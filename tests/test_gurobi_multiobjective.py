@@ -38,6 +38,10 @@ def test_only_bemi_is_a_lexicographic_chain():
 def test_bad_mode_and_impossible_requests_are_one_clear_error():
     with pytest.raises(ModelConfigError, match="lexicographic must be one of sequence, gurobi, auto"):
         train_network(X_TINY, Y_TINY, hidden=(1,), time_limit=5, lexicographic="fastest")
+    from mipnn_pyomo.estimator import MIPNetClassifier
+
+    with pytest.raises(ModelConfigError, match="lexicographic must be one of"):
+        MIPNetClassifier(hidden=(1,), time_limit=5, recipe="bemi", lexicographic="gurobi-ish").fit(X_TINY, Y_TINY)
     with pytest.raises(ModelConfigError, match="not a lexicographic chain: stage 1 stops"):
         use_multiobjective("gurobi", RECIPES["polish"], "gurobi")
     with pytest.raises(ModelConfigError, match="needs --solver gurobi for every stage, got highs"):

@@ -97,7 +97,7 @@ class GurobiMultiObjectiveAdapter(GurobiAdapter):
     def __init__(self, passes: list[ObjectivePass], pass_start=None, complete=None) -> None:
         """``pass_start(p, network, seconds)``: a network at least as good on passes < p and on
         pass p, from the best network of pass p - 1 (e.g. a pruning heuristic; None: unchanged;
-        ``seconds``: the pass's share of the time, None for the last pass);
+        ``seconds``: the pass's share of the time, the time left for the last pass);
         ``complete(network)``: values of the model's variables that ``TrainingInstance.start_values``
         does not give (e.g. the accuracy pass's variable)."""
         super().__init__()
@@ -182,7 +182,7 @@ class GurobiMultiObjectiveAdapter(GurobiAdapter):
         objective's loose values, e.g. margins at 0), handed to Gurobi (cbSetSolution)."""
         index, session.starting = session.starting, None
         network = ctx.monitor.network_from_vector(session.best)
-        network = self.pass_start(index, network, clock.budget)
+        network = self.pass_start(index, network, ctx.time_left() if clock.budget is None else clock.budget)
         values = ctx.solution_values(network)
         for var, value in self.complete(network).items():
             values[var] = value
