@@ -211,7 +211,7 @@ class GurobiMultiObjectiveAdapter(GurobiAdapter):
             return RunOutcome(_STATUS.get(grb.Status, Termination.OTHER), None, None, None, log)
         statuses = [p["status"] for p in self.passes_reached]
         status = Termination.OPTIMAL if statuses == ["optimal"] * len(self.passes) else Termination.TIME_LIMIT
-        if grb.Status == 11 and ctx.monitor.interrupt_requested:
+        if grb.Status == 11:  # Ctrl-C (Gurobi catches SIGINT itself) or terminate(); never a pass's stop
             status = Termination.INTERRUPTED
         last = self.passes_reached[-1] if len(self.passes_reached) == len(self.passes) else {}
         pyomo_vars = list(session.var_map.keys())
