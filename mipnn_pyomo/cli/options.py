@@ -163,7 +163,9 @@ def add_recipe_argument(p: argparse.ArgumentParser) -> None:
                                                              if n != DEFAULT_RECIPE))
     p.add_argument("--stage-solvers", metavar="S1,S2,...", type=lambda t: [x.strip() or None for x in t.split(",")],
                    help="one solver per recipe stage (empty: --solver), e.g. highs,cpsat,cpsat")
-    p.add_argument("--lexicographic", choices=["sequence", "gurobi", "auto"], default="auto",
+    from mipnn_pyomo.lexicographic import DEFAULT_MODE, MODES
+
+    p.add_argument("--lexicographic", choices=list(MODES), default=DEFAULT_MODE,
                    help="a lexicographic recipe (bemi): its MIPs one after another (sequence), or one model of "
                         "Gurobi's multi-objective optimisation (gurobi); auto: see docs/solvers.md")
 
