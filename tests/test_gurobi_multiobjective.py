@@ -123,3 +123,19 @@ def test_auto_runs_bemi_on_gurobi_as_one_model_and_records_it():
     assert stages[-1]["value"] == stages[-1]["pass_value"] == sum(int(np.count_nonzero(w)) for w in
                                                                   record.network.weights + record.network.biases)
     assert result.exactness.ok
+
+
+def test_pass_clock_splits_the_time_left_like_the_sequence():
+    from mipnn_pyomo.solvers.gurobi_multiobjective import PassClock
+
+    left = [10.0]
+    clock = PassClock([0.4, 0.1, 0.5, 1.0], lambda: left[0])
+    assert clock.budget == pytest.approx(4.0) and not clock.over()
+    clock.started -= 5.0  # five seconds into pass 0: over its 4 s, reported once
+    assert clock.over() and not clock.over()
+    left[0] = 6.0
+    clock.next_pass(1)
+    assert clock.current == 1 and clock.budget == pytest.approx(0.6)
+    clock.next_pass(3)
+    assert clock.budget is None and not clock.over()  # the last pass: the global TimeLimit
+    assert PassClock([0.5, 1.0], lambda: None).budget is None  # no time limit
