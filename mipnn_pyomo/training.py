@@ -362,7 +362,7 @@ class RecipeRun:
         mode asks for it (and, for "auto", the licence takes the instance); None: the sequence."""
         from mipnn_pyomo.lexicographic import LexicographicPlan, use_multiobjective
 
-        if not use_multiobjective(self.lexicographic, self.recipe, self.solver):
+        if not use_multiobjective(self.lexicographic, self.recipe, self.solver, self.options.time_limit):
             return None
         plan = LexicographicPlan.build(self.data, self.recipe, self.primary, self.formulation,
                                        self.options.target_accuracy, self.seed)

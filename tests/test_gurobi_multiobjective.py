@@ -60,12 +60,14 @@ def test_cli_lexicographic_errors_exit_2(capsys):
 
 
 def test_auto_chooses_gurobi_only_for_a_chain_on_gurobi():
-    assert not use_multiobjective("auto", RECIPES["bemi"], "highs")
-    assert not use_multiobjective("auto", RECIPES["polish"], "gurobi")
-    assert not use_multiobjective("sequence", RECIPES["bemi"], "gurobi")
-    assert not use_multiobjective("auto", RECIPES["bemi"].with_solvers(None, "highs", None), "gurobi")
+    assert not use_multiobjective("auto", RECIPES["bemi"], "highs", 60)
+    assert not use_multiobjective("auto", RECIPES["polish"], "gurobi", 60)
+    assert not use_multiobjective("sequence", RECIPES["bemi"], "gurobi", 60)
+    assert not use_multiobjective("auto", RECIPES["bemi"].with_solvers(None, "highs", None), "gurobi", 60)
     require_solver("gurobi")
-    assert use_multiobjective("auto", RECIPES["bemi"], "gurobi")
+    assert use_multiobjective("auto", RECIPES["bemi"], "gurobi", 60)
+    assert not use_multiobjective("auto", RECIPES["bemi"], "gurobi", None)  # no limit: the sequence
+    assert use_multiobjective("gurobi", RECIPES["bemi"], "gurobi", None)
 
 
 def test_auto_falls_back_to_the_sequence_when_the_licence_is_too_small():
@@ -81,7 +83,7 @@ def test_auto_falls_back_to_the_sequence_when_the_licence_is_too_small():
     plan = LexicographicPlan.build(data, RECIPES["bemi"], "sat-margin", None, 0.9)
     assert plan.instance.sizes["constraints"] > 2000 and not plan.fits()
     run = RecipeRun(data, RECIPES["bemi"], "sat-margin", "gurobi", SolveOptions(time_limit=5), None, True, 0,
-                    lexicographic="auto")
+                    lexicographic="auto")  # with a time limit: auto would take the one model if it fitted
     assert run._multiobjective_plan() is None
     with pytest.raises(SolverUnavailableError, match="size-limited Gurobi licence allows 2,000"):
         plan.solve(plan.instance, SolveOptions(time_limit=5))
