@@ -44,6 +44,8 @@ def export_instance(instance, path, format: str | None = None, readable_names: b
     from mipnn_pyomo.instance import paused_gc
     from mipnn_pyomo.outputs import atomic_path, check_writable
 
+    if getattr(instance, "matrix", None) is not None:  # numpy rows (matrix_form.py): the model has no constraints
+        instance.require_pyomo_rows("export to .lp/.mps")
     path = Path(path)
     fmt = format_of(path, format)
     check_writable(path)
