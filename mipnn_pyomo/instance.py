@@ -225,7 +225,7 @@ def build_instance(
             _add_held_objective(abstract, hold.name, hold.value)
         spec.add_rows(abstract)
         if numpy_rows:
-            matrix_form.strip_rows(abstract)
+            numpy_rows = matrix_form.strip_rows(abstract, required=rows == "numpy")
         payload = F.instance_data(data, options, one_sided=one_sided)
         for name in [h.name for h in held] + [objective]:
             payload[None].update(output_data(outputs, name))

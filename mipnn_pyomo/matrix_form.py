@@ -32,7 +32,7 @@ A new constraint block must add its rows here, or make :func:`supports` return F
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pyomo.environ as pyo
@@ -74,31 +74,53 @@ def rows_for(adapter) -> str:
     return "auto" if getattr(adapter, "LOADS_STANDARD_FORM", False) else "pyomo"
 
 
-def strip_rows(abstract) -> None:
-    """Remove every Constraint component and the pre-activation Expressions (read only by rows)
-    from ``abstract``: what is left (Sets, Params, Vars, the Objective) is instantiated as usual."""
-    for component in list(abstract.component_objects(pyo.Constraint, descend_into=False)):
+ROW_ONLY_COMPONENTS = ("preactivation", "x", "NONZERO")  # read by rows only; the rows read data.X instead
+
+
+WRITTEN_BLOCKS = frozenset({  # the Constraint components whose rows matrix_rows writes
+    "product_linearisation", "sign_active", "sign_inactive", "fix_unused", "symmetry_breaking",
+    "output_positive", "output_negative", "one_positive_output", "hinge_epigraph", "margin_met"})
+
+
+def strip_rows(abstract, required: bool) -> bool:
+    """Remove every Constraint component from ``abstract``, and the pre-activation Expressions and
+    the input data (x, NONZERO) that only rows read: what is left (Sets, Params, Vars, the
+    Objective) is instantiated as usual (its data's extra keys are ignored). If ``abstract`` has
+    a constraint block that :func:`matrix_rows` does not write, nothing is removed and False is
+    returned (the Pyomo rows are used), or, when ``required``, ModelConfigError is raised."""
+    blocks = list(abstract.component_objects(pyo.Constraint, descend_into=False))
+    unknown = sorted(c.local_name for c in blocks if c.local_name not in WRITTEN_BLOCKS)
+    if unknown:
+        if required:
+            raise ModelConfigError(f"numpy rows do not write the constraint block(s) {', '.join(unknown)}; "
+                                   "use rows='pyomo' (or add them to mipnn_pyomo/matrix_form.py)")
+        return False
+    for component in blocks:
         abstract.del_component(component)
-    abstract.del_component("preactivation")
+    for name in ROW_ONLY_COMPONENTS:
+        abstract.del_component(name)
+    return True
 
 
 def standard_form_of(instance) -> StandardForm:
-    """The instance's matrices: its numpy rows (column bounds re-read from the variables, so a
-    later ``fix``/``setlb`` counts) or, for a Pyomo-built model, Pyomo's compiler. A vars-only
-    model to which constraints were added since is refused: those rows would be lost."""
-    sf = getattr(instance, "matrix", None)
+    """The instance's matrices: its numpy rows with the column bounds and the objective re-read
+    from the Pyomo model (so a later ``fix``/``setlb`` counts), or, for a Pyomo-built model,
+    Pyomo's compiler. A vars-only model to which constraints or objectives were added since is
+    refused: they would be lost."""
+    sf, model = getattr(instance, "matrix", None), instance.model
     if sf is None:
-        return compile_standard_form(instance.model)
-    if next(instance.model.component_data_objects(pyo.Constraint, active=True), None) is not None:
-        raise ModelConfigError("this instance's rows come from numpy; constraints added to its Pyomo model would be "
-                               "ignored: build it with rows='pyomo'")
+        return compile_standard_form(model)
+    objectives = list(model.component_data_objects(pyo.Objective, active=True))
+    if next(model.component_data_objects(pyo.Constraint, active=True), None) is not None or objectives != [model.objective]:
+        raise ModelConfigError("this instance's rows come from numpy; constraints or objectives added to its Pyomo "
+                               "model would be ignored: build it with rows='pyomo'")
     lower, upper = column_bounds(sf.columns)
     fixed = np.fromiter((v.fixed for v in sf.columns), bool, len(sf.columns))
     if fixed.any():
         values = np.array([float(sf.columns[j].value) for j in np.flatnonzero(fixed)])
         lower[fixed], upper[fixed] = values, values
-    sf.col_lower, sf.col_upper = lower, upper
-    return sf
+    cost, offset, sense = objective_vector(model, sf.columns)
+    return replace(sf, col_lower=lower, col_upper=upper, cost=cost, offset=offset, sense=sense)
 
 
 # --------------------------------------------------------------------------- columns
@@ -324,6 +346,8 @@ def objective_vector(model, variables: list) -> tuple[np.ndarray, float, str]:
     index = {id(v): j for j, v in enumerate(variables)}
     cost = np.zeros(len(variables))
     for var, coef in zip(repn.linear_vars, repn.linear_coefs):
+        if id(var) not in index:
+            raise ModelConfigError(f"the objective reads {var.name}, which is not a column of the numpy rows")
         cost[index[id(var)]] += float(coef)
     sense = "maximize" if model.objective.sense == pyo.maximize else "minimize"
     return cost, float(pyo.value(repn.constant)), sense

@@ -77,6 +77,7 @@ def both_forms(data: ProblemData, objective: str, options: FormulationOptions):
     assert numpy_instance.matrix is not None and pyomo_instance.matrix is None
     assert next(numpy_instance.model.component_data_objects(pyo.Constraint), None) is None
     assert all(v.model() is numpy_instance.model for v in numpy_instance.standard_form().columns)
+    numpy_instance.pyomo_twin = pyomo_instance  # keeps the Pyomo model (its variables' names) alive
     return numpy_instance, numpy_instance.standard_form(), compile_standard_form(pyomo_instance.model)
 
 
@@ -101,7 +102,8 @@ def test_numpy_rows_equal_pyomo_rows(objective, hidden, P, n_classes, fix_unused
 ], ids=["paper", "symmetry", "two-sided", "margin-1"])
 def test_numpy_rows_equal_pyomo_rows_for_each_option(objective, options):
     data = random_data(2, (4, 2), 2, seed=3, n=6)
-    assert_same_standard_form(*both_forms(data, objective, options)[1:])
+    instance, numpy_sf, pyomo_sf = both_forms(data, objective, options)  # the instance keeps the models alive
+    assert_same_standard_form(numpy_sf, pyomo_sf)
 
 
 def test_unsupported_instances_fall_back_or_fail_clearly():
@@ -142,7 +144,7 @@ def test_fixed_variables_become_fixed_columns():
 
 def test_the_comparison_catches_a_changed_coefficient_bound_or_missing_row():
     data = random_data(3, (3, 2), 2, seed=1)
-    numpy_sf, pyomo_sf = both_forms(data, "min-hinge", FormulationOptions())[1:]
+    instance, numpy_sf, pyomo_sf = both_forms(data, "min-hinge", FormulationOptions())
     assert_same_standard_form(numpy_sf, pyomo_sf)
     changed = numpy_sf.A.copy()
     changed.data[-1] *= 1 + 1e-9
@@ -196,3 +198,13 @@ def test_cpsat_on_numpy_rows_reaches_the_pyomo_optimum():
     numpy_result = solve_to_optimality(build_instance(data, "min-hinge", rows="numpy"), "cpsat")
     pyomo_result = solve_to_optimality(build_instance(data, "min-hinge", rows="pyomo"), "cpsat")
     assert numpy_result.objective == pytest.approx(pyomo_result.objective, abs=1e-6)
+
+
+def test_a_constraint_block_without_numpy_rows_falls_back_to_pyomo(monkeypatch):
+    """A block matrix_form does not write (here: margin_met, as if it were new) is never lost."""
+    data = random_data(2, (3,), 1)
+    monkeypatch.setattr(matrix_form, "WRITTEN_BLOCKS", matrix_form.WRITTEN_BLOCKS - {"margin_met"})
+    instance = build_instance(data, "sat-margin", rows="auto")
+    assert instance.matrix is None and instance.model.margin_met.active
+    with pytest.raises(ModelConfigError, match="do not write the constraint block.*margin_met"):
+        build_instance(data, "sat-margin", rows="numpy")
