@@ -26,12 +26,15 @@ Every constant is read from the same Pyomo data dict the model is built from
 (:func:`mipnn_pyomo.formulation.instance_data`, ``OutputContext.pyomo_data``, the hinge cuts),
 never recomputed. ``tests/test_matrix_form.py`` checks, for every supported configuration, that
 these rows equal the rows Pyomo's ``LinearStandardFormCompiler`` compiles from the full model.
-A new constraint block must add its rows here, or make :func:`supports` return False for it.
+A new constraint block must add its rows here (and its name to :data:`WRITTEN_BLOCKS`), or make
+:func:`supports` return False for it; a block missing from WRITTEN_BLOCKS makes ``rows="auto"``
+fall back to the Pyomo rows, so no row is ever lost.
 """
 
 from __future__ import annotations
 
 import bisect
+from types import MappingProxyType
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -44,7 +47,7 @@ from mipnn_pyomo.solvers.standard_form import StandardForm, column_bounds, compi
 
 ROW_SOURCES = ("pyomo", "numpy", "auto")
 SCORE_OBJECTIVES = ("max-correct", "min-hinge", "sat-margin")
-OBJECTIVE_VARIABLE = {"max-correct": "o", "min-hinge": "t", "sat-margin": "q"}
+OBJECTIVE_VARIABLE = MappingProxyType({"max-correct": "o", "min-hinge": "t", "sat-margin": "q"})  # read-only
 
 
 def supports(data: ProblemData, objective: str, options: FormulationOptions, holds=()) -> bool:

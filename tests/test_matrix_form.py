@@ -208,3 +208,21 @@ def test_a_constraint_block_without_numpy_rows_falls_back_to_pyomo(monkeypatch):
     assert instance.matrix is None and instance.model.margin_met.active
     with pytest.raises(ModelConfigError, match="do not write the constraint block.*margin_met"):
         build_instance(data, "sat-margin", rows="numpy")
+
+
+def test_mps_export_of_numpy_rows_equals_the_pyomo_export_and_lp_export_is_refused(tmp_path):
+    import highspy
+
+    from mipnn_pyomo.export import export_instance
+
+    data = random_data(2, (3,), 1, n=6)
+    sizes = []
+    for rows in ("numpy", "pyomo"):
+        h = highspy.Highs()
+        h.setOptionValue("output_flag", False)
+        h.readModel(str(export_instance(build_instance(data, "max-correct", rows=rows), tmp_path / f"{rows}.mps")))
+        lp = h.getLp()
+        sizes.append((lp.num_row_, lp.num_col_, len(lp.a_matrix_.value_), lp.sense_))
+    assert sizes[0] == sizes[1]
+    with pytest.raises(ModelConfigError, match="export to .lp needs the Pyomo constraints"):
+        export_instance(build_instance(data, "max-correct", rows="numpy"), tmp_path / "m.lp")
