@@ -46,27 +46,30 @@ def export_instance(instance, path, format: str | None = None, readable_names: b
 
     path = Path(path)
     fmt = format_of(path, format)
+    if fmt == "lp" and getattr(instance, "matrix", None) is not None:  # numpy rows (matrix_form.py): no constraints
+        instance.require_pyomo_rows("export to .lp")
     check_writable(path)
     # Pyomo picks the writer from the suffix; name it only when the suffix says otherwise
     # (its LP writer is registered as "cpxlp"/"lp", and format="lp" on a .lp file only adds a warning).
     writer_format = None if path.suffix.lower() == ".lp" else "cpxlp"
     with paused_gc(), atomic_path(path) as tmp:  # tmp keeps the suffix, so the writers see the same name rule
         if fmt == "mps":
-            _write_mps(instance.model, tmp, readable_names)
+            _write_mps(instance, tmp, readable_names)
         else:
             instance.model.write(str(tmp), format=writer_format, io_options={"symbolic_solver_labels": bool(readable_names)})
     return path
 
 
-def _write_mps(model, path: Path, readable_names: bool) -> None:
-    """The model's matrices (:func:`~mipnn_pyomo.solvers.standard_form.compile_standard_form`:
-    Pyomo's LinearStandardFormCompiler, ranged rows merged back) into a ``highspy.HighsLp`` that
-    HiGHS writes as MPS."""
+def _write_mps(instance, path: Path, readable_names: bool) -> None:
+    """The instance's matrices (``instance.standard_form()``: its numpy rows, or
+    :func:`~mipnn_pyomo.solvers.standard_form.compile_standard_form`: Pyomo's
+    LinearStandardFormCompiler, ranged rows merged back) into a ``highspy.HighsLp`` that HiGHS
+    writes as MPS."""
     import highspy
 
     from mipnn_pyomo.solvers.standard_form import compile_standard_form
 
-    sf = compile_standard_form(model)
+    sf = instance.standard_form() if hasattr(instance, "standard_form") else compile_standard_form(instance.model)
     A = sf.A.tocsc()
     A.sort_indices()
     lp = highspy.HighsLp()
@@ -85,10 +88,10 @@ def _write_mps(model, path: Path, readable_names: bool) -> None:
     lp.a_matrix_.value_ = A.data.astype(np.float64)
     if readable_names:  # HiGHS turns blanks into "_"; without names it writes c0.., r0..
         lp.col_names_ = [v.name for v in sf.columns]
-        lp.row_names_ = [c.name for c in sf.row_constraints]
+        lp.row_names_ = [sf.row_name(i) for i in range(sf.n_rows)]
     h = _quiet_highs()
     if h.passModel(lp) == highspy.HighsStatus.kError:
-        raise RuntimeError(f"HiGHS rejected the compiled model of {model.name!r}")
+        raise RuntimeError(f"HiGHS rejected the compiled model of {instance.model.name!r}")
     if h.writeModel(str(path)) == highspy.HighsStatus.kError:
         raise OSError(f"HiGHS could not write {path}")
 

@@ -19,6 +19,7 @@ from mipnn_pyomo.errors import ExactnessError, ModelConfigError
 from mipnn_pyomo.solvers import DEFAULT_SOLVER  # its own line: the default engine (solvers/__init__.py)
 from mipnn_pyomo.formulation import FormulationOptions, ProblemData, implied_activations_and_scores
 from mipnn_pyomo.instance import ACCURACY, Hold, TrainingInstance, build_instance
+from mipnn_pyomo.matrix_form import rows_for
 from mipnn_pyomo.network import IntegerNetwork, row_keys, tie_break_argmax
 from mipnn_pyomo.objectives import OutputContext, get_objective
 from mipnn_pyomo.sizing import SingleMIPSizeCheck
@@ -263,7 +264,7 @@ def _single_solve(data: ProblemData, objective: str, solver_adapter, options: So
     holds: tuple[Hold, ...] = ()
     if not get_objective(objective).score_based:
         options, holds = _structure_alone(objective, data, options)
-    instance = build_instance(data, objective, formulation, holds)
+    instance = build_instance(data, objective, formulation, holds, rows=rows_for(solver_adapter))  # numpy rows if it can
     solver_adapter.check_instance(instance)
     start_network, warm_info = _warm_start(warm_start, instance, seed=seed, time_limit=options.time_limit)
     if start_network is not None and not instance.holds_met(start_network):

@@ -442,6 +442,7 @@ class SolverAdapter(ABC):
     DEFAULT_OPTIONS: ClassVar[dict[str, Any]] = {}  # e.g. exactness tolerances
     START_ACCEPTED: ClassVar[tuple[str, ...]] = ()  # lower-case log phrases: the MIP start was used
     START_REJECTED: ClassVar[tuple[str, ...]] = ()  # ... it was not
+    LOADS_STANDARD_FORM: ClassVar[bool] = False  # _load reads instance.standard_form() (else: Pyomo constraints)
 
     # ------------------------------------------------------------------ availability
 
@@ -551,6 +552,8 @@ class SolverAdapter(ABC):
     def solve(self, instance, options: SolveOptions, warm_start: IntegerNetwork | None = None) -> SolveResult:
         """apply options -> set start -> run -> read status -> finish (see the module docstring)."""
         t0 = time.perf_counter()
+        if not self.LOADS_STANDARD_FORM:
+            instance.require_pyomo_rows(f"the {self.name.value} adapter")
         self.require_available()
         self.check_instance(instance)
         ctx = SolveContext(instance, options, IncumbentMonitor(instance, options, t0), t0)

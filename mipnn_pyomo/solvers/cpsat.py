@@ -41,6 +41,7 @@ class CpsatAdapter(SolverAdapter):
     DEFAULT_OPTIONS: ClassVar[dict] = {}  # exactness needs no tolerance: the model is all-integer
     START_ACCEPTED = (HINT_ACCEPTED,)
     START_REJECTED = (HINT_REJECTED,)
+    LOADS_STANDARD_FORM = True  # compile_cpsat reads instance.standard_form()
 
     @classmethod
     def _check_available(cls) -> tuple[bool, str]:

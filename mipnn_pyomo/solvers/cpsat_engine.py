@@ -1,7 +1,7 @@
 """CP-SAT engine core: a training instance compiled into an OR-Tools ``CpModel`` and solved.
 
-Compilation (:func:`compile_cpsat`): the Pyomo model's standard form
-(:func:`~.standard_form.compile_standard_form`, as the ``.mps`` writer) made all-integer exactly by
+Compilation (:func:`compile_cpsat`): the instance's standard form (``instance.standard_form()``:
+numpy rows, :mod:`mipnn_pyomo.matrix_form`, or Pyomo's compiler as the ``.mps`` writer) made all-integer exactly by
 :func:`~.standard_form.integer_form`:
 
 * integer and binary variables (w, b, u, o, q) stay as they are;
@@ -51,7 +51,6 @@ from mipnn_pyomo.solvers.standard_form import (
     EngineResult,
     InexactScalingError,
     IntegerForm,
-    compile_standard_form,
     integer_form,
     weight_columns,
 )
@@ -100,7 +99,7 @@ def compile_cpsat(instance) -> CpsatModel:
     cp_model = require_ortools()
     t0 = time.perf_counter()
     try:
-        form = integer_form(compile_standard_form(instance.model), is_product_variable)
+        form = integer_form(instance.standard_form(), is_product_variable)
     except InexactScalingError as exc:
         raise InexactScalingError(f"CP-SAT needs integer coefficients: {exc}; solve this instance with highs or scip") from None
     model = cp_model.CpModel()

@@ -32,6 +32,7 @@
 
 from __future__ import annotations
 
+import gc
 import math
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -59,13 +60,14 @@ class StandardForm:
     A: Any  # scipy.sparse csr_array (rows x columns), float
     row_lower: np.ndarray
     row_upper: np.ndarray
-    row_constraints: list  # Pyomo ConstraintData of row i (names are computed only for messages)
+    row_constraints: list | None  # Pyomo ConstraintData of row i (names are computed only for messages)
     col_lower: np.ndarray
     col_upper: np.ndarray
     integer: np.ndarray  # bool
     cost: np.ndarray
     offset: float
     sense: str  # "minimize" | "maximize"
+    row_label: Callable[[int], str] | None = None  # rows without a ConstraintData (numpy rows: matrix_form.py)
 
     @property
     def n_rows(self) -> int:
@@ -76,7 +78,7 @@ class StandardForm:
         return len(self.columns)
 
     def row_name(self, i: int) -> str:
-        return self.row_constraints[i].name
+        return self.row_label(i) if self.row_label is not None else self.row_constraints[i].name
 
     def column_index(self) -> dict[int, int]:
         """id(Pyomo var) -> column."""
@@ -92,10 +94,13 @@ def compile_standard_form(model) -> StandardForm:
     from pyomo.common.enums import ObjectiveSense
     from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
-    from mipnn_pyomo.instance import paused_gc
-
-    with paused_gc():  # hundreds of thousands of small objects: the collector would rescan them (~30% of the time)
+    enabled = gc.isenabled()  # as instance.paused_gc (not imported: instance.py reads this module)
+    gc.disable()  # hundreds of thousands of small objects: the collector would rescan them (~30% of the time)
+    try:
         form = LinearStandardFormCompiler().write(model, mixed_form=True, set_sense=None)
+    finally:
+        if enabled:
+            gc.enable()
     if len(form.objectives) != 1:
         raise ModelConfigError(f"the engine cores need exactly one active objective, the model has {len(form.objectives)}")
     rows = form.rows
