@@ -22,6 +22,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse  # noqa: E402
 import csv  # noqa: E402
 import itertools  # noqa: E402
+import json  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import traceback  # noqa: E402
@@ -36,26 +37,54 @@ from sklearn.linear_model import LogisticRegression  # noqa: E402
 
 from mipnn_pyomo.data import load_named_dataset  # noqa: E402
 from mipnn_pyomo.errors import MipnnError  # noqa: E402
+from mipnn_pyomo.formulation import FormulationOptions  # noqa: E402
+from mipnn_pyomo.recipes import get_recipe  # noqa: E402
 from mipnn_pyomo.selection import parse_grid, select_on_dataset  # noqa: E402
 from mipnn_pyomo.training import train_gd_on_dataset, train_on_dataset  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "generalisation"
 CSV_PATH = RESULTS / "runs.csv"
 KEY = ["dataset", "n", "hidden", "P", "encoding", "thresholds", "method", "recipe", "objective", "seed",
-       "time_limit", "target"]
+       "time_limit", "target", "margin", "stage_solvers"]
 FIELDS = KEY + ["status", "train_acc", "val_acc", "test_acc", "runtime_s", "exact", "nonzero_weights", "total_weights",
-                "fraction_zero", "active_neurons", "hidden_neurons", "n_features", "threads", "load1", "note"]
+                "fraction_zero", "active_neurons", "hidden_neurons", "n_features", "threads", "load1", "note",
+                "final_source", "stages"]
+# Columns added after the first rows were written, with the value every older row stands for.
+COLUMN_DEFAULTS = {"margin": "0.5", "stage_solvers": "-", "final_source": "", "stages": ""}
+
+
+def read_rows(path: Path) -> list[dict]:
+    """Every row of the CSV, older rows completed with COLUMN_DEFAULTS."""
+    if not path.exists():
+        return []
+    with path.open() as f:
+        return [{**COLUMN_DEFAULTS, **{k: v for k, v in row.items() if v is not None}} for row in csv.DictReader(f)]
 
 
 def done_keys(path: Path) -> set[tuple]:
+    return {tuple(row[k] for k in KEY) for row in read_rows(path) if row["status"] not in ("error", "interrupted")}
+
+
+def migrate_header(path: Path) -> None:
+    """Rewrite the CSV (atomically) with the FIELDS header when it was written with fewer columns."""
     if not path.exists():
-        return set()
+        return
     with path.open() as f:
-        return {tuple(row[k] for k in KEY) for row in csv.DictReader(f) if row["status"] not in ("error", "interrupted")}
+        header = next(csv.reader(f), [])
+    if header == FIELDS:
+        return
+    rows = read_rows(path)
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=FIELDS)
+        writer.writeheader()
+        writer.writerows({k: r.get(k, "") for k in FIELDS} for r in rows)
+    os.replace(tmp, path)
 
 
 def append_row(path: Path, row: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
+    migrate_header(path)
     new = not path.exists()
     with path.open("a", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=FIELDS)
@@ -93,15 +122,42 @@ def run_one(spec: dict) -> dict:
     elif spec["method"] == "gd":
         record = train_gd_on_dataset(data, n, seed, hidden=hidden, P=P, target_accuracy=target, time_limit=limit)
     else:
-        recipe, _, warm = spec["recipe"].partition("+")  # "polish+gd": recipe polish, MIP start from GD
-        kwargs = {} if recipe == "paper" else {"recipe": recipe}
         record = train_on_dataset(data, n, seed, hidden=hidden, P=P, objective=spec["objective"], time_limit=limit,
-                                  threads=1, target_accuracy=target, warm_start=warm or None, **kwargs)
+                                  threads=1, target_accuracy=target, **mip_kwargs(spec))
         row["exact"] = record.result.exactness.ok
+        row.update(stage_report(record.result))
     sparsity = record.network.sparsity()
     return {**row, "status": record.status, "train_acc": record.train_accuracy, "test_acc": record.test_accuracy,
             "val_acc": record.network.accuracy(X_val, y_val), "runtime_s": time.perf_counter() - t0, **{k: sparsity[k] for k in (
                 "nonzero_weights", "total_weights", "fraction_zero", "active_neurons", "hidden_neurons")}}
+
+
+def mip_kwargs(spec: dict) -> dict:
+    """train_on_dataset's recipe, solver(s), warm start and formulation for a MIP row: recipe
+    "polish+gd" = recipe polish with the GD network as MIP start; stage_solvers "highs+cpsat+cpsat"
+    = one solver per stage (the first is also the run's solver); margin m of sat-margin/min-hinge."""
+    recipe, _, warm = spec["recipe"].partition("+")
+    kwargs = {"warm_start": warm or None}
+    solvers = [] if spec.get("stage_solvers", "-") in ("-", "") else spec["stage_solvers"].split("+")
+    if recipe != "paper" or solvers:
+        plan = get_recipe(recipe)
+        kwargs["recipe"] = plan.with_solvers(*solvers) if solvers else plan.name
+    if solvers:
+        kwargs["solver"] = solvers[0]
+    if float(spec.get("margin", 0.5)) != 0.5:
+        kwargs["formulation"] = FormulationOptions(margin=float(spec["margin"]))
+    return kwargs
+
+
+def stage_report(result) -> dict:
+    """Who produced the final network (stage, objective, solver or heuristic), and per stage its
+    solver, status, value and source (JSON)."""
+    if result.recipe is None:
+        return {"final_source": f"stage 1 ({result.objective}, {result.solve.solver}): {result.solve.source}"}
+    keep = ("stage", "objective", "solver", "status", "start_value", "value", "time_s", "source", "local_search")
+    stages = [{k: s.get(k) for k in keep if k in s} for s in result.recipe["stages"]]
+    last = result.recipe.get("final_source") or ""
+    return {"final_source": last, "stages": json.dumps(stages, default=str)}
 
 
 def grid(args) -> list[dict]:
@@ -111,7 +167,7 @@ def grid(args) -> list[dict]:
     for dataset, n, seed, enc in itertools.product(args.datasets, args.n, args.seeds, args.encodings):
         thresholds = args.thresholds if enc == "thermometer" else 0
         base = dict(dataset=dataset, n=n, hidden=args.hidden, P=args.P, encoding=enc, thresholds=thresholds,
-                    seed=seed, target=args.target)
+                    seed=seed, target=args.target, margin=args.margin, stage_solvers=args.stage_solvers)
         for method in args.methods:
             if method.startswith("select-"):  # the grid spec stands in the recipe column
                 specs.append({**base, "method": method, "recipe": args.select_grid, "objective": args.objectives[0],
@@ -123,7 +179,7 @@ def grid(args) -> list[dict]:
             else:
                 specs.append({**base, "method": method, "recipe": "-", "objective": "-",
                               "time_limit": args.gd_time_limit if method == "gd" else 0,
-                              "target": "none" if method != "mip" else args.target})
+                              "target": "none", "margin": 0.5, "stage_solvers": "-"})
     specs = [{k: str(v) for k, v in s.items()} for s in specs]
     index, count = args.shard
     return [s for k, s in enumerate(specs) if k % count == index]
@@ -148,15 +204,14 @@ def run_grid(args) -> None:
 def summary(path: Path) -> str:
     """Markdown: mean test/train accuracy, sparsity and time per (dataset, n, method, encoding, recipe,
     objective, time limit, target), over the seeds present."""
-    with path.open() as f:
-        rows = [r for r in csv.DictReader(f) if r["status"] not in ("error", "interrupted")]
+    rows = [r for r in read_rows(path) if r["status"] not in ("error", "interrupted")]
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
         key = (r["dataset"], r["n"], r["hidden"], r["P"], r["method"], r["encoding"], r["thresholds"], r["recipe"],
-               r["objective"], r["time_limit"], r["target"])
+               r["objective"], r["margin"], r["stage_solvers"], r["time_limit"], r["target"])
         groups.setdefault(key, []).append(r)
-    lines = ["| data | n | h | P | method | encoding | k | recipe | objective | limit s | target | seeds "
-             "| val % | test % | train % | zero w % | active | time s |", "|" + "---|" * 18]
+    lines = ["| data | n | h | P | method | encoding | k | recipe | objective | m | stage solvers | limit s | target "
+             "| seeds | val % | test % | train % | zero w % | active | time s |", "|" + "---|" * 20]
     for key in sorted(groups):
         g = groups[key]
 
@@ -186,6 +241,9 @@ def parse_args(argv=None):
     p.add_argument("--time-limit", type=float, default=30.0)
     p.add_argument("--gd-time-limit", type=float, default=20.0)
     p.add_argument("--target", default="0.9", help="training accuracy target of the MIP runs, or 'none'")
+    p.add_argument("--margin", type=float, default=0.5, help="margin m of sat-margin / min-hinge (MIP runs)")
+    p.add_argument("--stage-solvers", default="-", help="one solver per recipe stage joined by '+', e.g. "
+                   "highs+cpsat+cpsat ('-': HiGHS for every stage)")
     p.add_argument("--select-grid", default="encoding=minmax,thermometer;recipe=paper,polish",
                    help="grid of the select-cv / select-holdout methods (selection.parse_grid)")
     p.add_argument("--shard", type=lambda t: tuple(int(x) for x in t.split("/")), default=(0, 1))
