@@ -65,6 +65,12 @@ def done_keys(path: Path) -> set[tuple]:
     return {tuple(row[k] for k in KEY) for row in read_rows(path) if row["status"] not in ("error", "interrupted")}
 
 
+def latest_rows(path: Path) -> list[dict]:
+    """The finished rows, one per key: a rerun (``--force``) supersedes the earlier row."""
+    latest = {tuple(r[k] for k in KEY): r for r in read_rows(path) if r["status"] not in ("error", "interrupted")}
+    return list(latest.values())
+
+
 def migrate_header(path: Path) -> None:
     """Rewrite the CSV (atomically) with the FIELDS header when it was written with fewer columns."""
     if not path.exists():
@@ -125,7 +131,7 @@ def run_one(spec: dict) -> dict:
         record = train_on_dataset(data, n, seed, hidden=hidden, P=P, objective=spec["objective"], time_limit=limit,
                                   threads=1, target_accuracy=target, **mip_kwargs(spec))
         row["exact"] = record.result.exactness.ok
-        row.update(stage_report(record.result))
+        row.update(stage_report(record.result, target))
     sparsity = record.network.sparsity()
     return {**row, "status": record.status, "train_acc": record.train_accuracy, "test_acc": record.test_accuracy,
             "val_acc": record.network.accuracy(X_val, y_val), "runtime_s": time.perf_counter() - t0, **{k: sparsity[k] for k in (
@@ -149,11 +155,24 @@ def mip_kwargs(spec: dict) -> dict:
     return kwargs
 
 
-def stage_report(result) -> dict:
+def producer(solve, target: float | None) -> str:
+    """Who produced the network a one-MIP run returned, from its timeline: the first entry that met
+    the accuracy target, else the first entry with the returned objective and accuracy; its source
+    is "solver", "start" (the warm start), "construction" or "local-search" (the heuristic)."""
+    entries = [i for i in solve.incumbents if i.source not in ("target", "final")]
+    if target is not None and solve.target_reached:
+        hits = [i for i in entries if i.train_accuracy >= target - 1e-12]
+    else:
+        hits = [i for i in entries if i.objective == solve.objective and i.train_accuracy == solve.train_accuracy]
+    return hits[0].source if hits else solve.source
+
+
+def stage_report(result, target: float | None = None) -> dict:
     """Who produced the final network (stage, objective, solver or heuristic), and per stage its
     solver, status, value and source (JSON)."""
     if result.recipe is None:
-        return {"final_source": f"stage 1 ({result.objective}, {result.solve.solver}): {result.solve.source}"}
+        return {"final_source": f"stage 1 ({result.objective}, {result.solve.solver}): "
+                                f"{producer(result.solve, target)}"}
     keep = ("stage", "objective", "solver", "status", "start_value", "value", "time_s", "source", "local_search")
     stages = [{k: s.get(k) for k in keep if k in s} for s in result.recipe["stages"]]
     last = result.recipe.get("final_source") or ""
@@ -186,7 +205,7 @@ def grid(args) -> list[dict]:
 
 
 def run_grid(args) -> None:
-    done = done_keys(CSV_PATH)
+    done = set() if args.force else done_keys(CSV_PATH)
     for spec in grid(args):
         key = tuple(spec[k] for k in KEY)
         if key in done:
@@ -204,7 +223,7 @@ def run_grid(args) -> None:
 def summary(path: Path) -> str:
     """Markdown: mean test/train accuracy, sparsity and time per (dataset, n, method, encoding, recipe,
     objective, time limit, target), over the seeds present."""
-    rows = [r for r in read_rows(path) if r["status"] not in ("error", "interrupted")]
+    rows = latest_rows(path)
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
         key = (r["dataset"], r["n"], r["hidden"], r["P"], r["method"], r["encoding"], r["thresholds"], r["recipe"],
@@ -247,6 +266,8 @@ def parse_args(argv=None):
     p.add_argument("--select-grid", default="encoding=minmax,thermometer;recipe=paper,polish",
                    help="grid of the select-cv / select-holdout methods (selection.parse_grid)")
     p.add_argument("--shard", type=lambda t: tuple(int(x) for x in t.split("/")), default=(0, 1))
+    p.add_argument("--force", action="store_true", help="rerun rows already in the CSV (the new row supersedes "
+                   "the old one in --summary; both stay in the file)")
     p.add_argument("--summary", action="store_true", help="print the markdown summary of the CSV and exit")
     return p.parse_args(argv)
 
