@@ -42,7 +42,7 @@ from mipnn_pyomo.training import train_gd_on_dataset, train_on_dataset  # noqa: 
 RESULTS = ROOT / "benchmarks" / "results" / "generalisation"
 CSV_PATH = RESULTS / "runs.csv"
 KEY = ["dataset", "n", "hidden", "P", "encoding", "thresholds", "method", "recipe", "objective", "seed",
-       "time_limit", "target"]
+       "time_limit", "target", "p_first"]  # p_first: "-" (P everywhere; also every row written without the column)
 FIELDS = KEY + ["status", "train_acc", "val_acc", "test_acc", "runtime_s", "exact", "nonzero_weights", "total_weights",
                 "fraction_zero", "active_neurons", "hidden_neurons", "n_features", "threads", "load1", "note"]
 
@@ -51,12 +51,15 @@ def done_keys(path: Path) -> set[tuple]:
     if not path.exists():
         return set()
     with path.open() as f:
-        return {tuple(row[k] for k in KEY) for row in csv.DictReader(f) if row["status"] not in ("error", "interrupted")}
+        return {tuple(row.get(k) or "-" for k in KEY) for row in csv.DictReader(f)
+                if row["status"] not in ("error", "interrupted")}
 
 
 def append_row(path: Path, row: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     new = not path.exists()
+    if not new and next(csv.reader(path.open()), []) != FIELDS:
+        raise SystemExit(f"{path} has other columns than {FIELDS}: use --csv for a new file")
     with path.open("a", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=FIELDS)
         if new:
@@ -72,6 +75,7 @@ def run_one(spec: dict) -> dict:
     target = None if spec["target"] == "none" else float(spec["target"])
     limit = float(spec["time_limit"])
     n, seed, hidden, P = int(spec["n"]), int(spec["seed"]), (int(spec["hidden"]),), int(spec["P"])
+    P_first = None if spec.get("p_first", "-") == "-" else int(spec["p_first"])
     row = {"n_features": data.n_features, "threads": 1, "load1": round(os.getloadavg()[0], 2)}
     X, y, rows = data.sample(n, seed)
     held_out = ~np.isin(data.pool_rows, rows)  # validation: the pool rows not drawn (never the test set)
@@ -84,19 +88,20 @@ def run_one(spec: dict) -> dict:
     if spec["method"].startswith("select-"):  # model selection on the training rows, then one run
         record = select_on_dataset(data, n, seed, parse_grid(spec["recipe"]), method=spec["method"][7:],
                                    hidden=hidden, P=P, objective=spec["objective"], time_limit=limit, threads=1,
-                                   target_accuracy=target)
+                                   target_accuracy=target, P_first=P_first)
         row["exact"] = record.result.exactness.ok
         choice = record.details["selection"]["choice"]
         row["note"] = "chose " + " ".join(f"{k}={v}" for k, v in choice.items())
         chosen = load_named_dataset(spec["dataset"], encoding=choice["encoding"], thresholds=choice["thresholds"])
         X_val = chosen.X_pool[held_out]  # the same rows in the chosen encoding
     elif spec["method"] == "gd":
-        record = train_gd_on_dataset(data, n, seed, hidden=hidden, P=P, target_accuracy=target, time_limit=limit)
+        record = train_gd_on_dataset(data, n, seed, hidden=hidden, P=P, target_accuracy=target, time_limit=limit,
+                                     P_first=P_first)
     else:
         recipe, _, warm = spec["recipe"].partition("+")  # "polish+gd": recipe polish, MIP start from GD
         kwargs = {} if recipe == "paper" else {"recipe": recipe}
         record = train_on_dataset(data, n, seed, hidden=hidden, P=P, objective=spec["objective"], time_limit=limit,
-                                  threads=1, target_accuracy=target, warm_start=warm or None, **kwargs)
+                                  threads=1, target_accuracy=target, warm_start=warm or None, P_first=P_first, **kwargs)
         row["exact"] = record.result.exactness.ok
     sparsity = record.network.sparsity()
     return {**row, "status": record.status, "train_acc": record.train_accuracy, "test_acc": record.test_accuracy,
@@ -108,10 +113,11 @@ def grid(args) -> list[dict]:
     """Every run the options name (MIP: encodings x recipes x objectives; GD and LR once per
     encoding), in a stable order, this shard's share only."""
     specs = []
-    for dataset, n, seed, enc in itertools.product(args.datasets, args.n, args.seeds, args.encodings):
+    for dataset, n, seed, enc, p_first in itertools.product(args.datasets, args.n, args.seeds, args.encodings,
+                                                            args.p_first):
         thresholds = args.thresholds if enc == "thermometer" else 0
         base = dict(dataset=dataset, n=n, hidden=args.hidden, P=args.P, encoding=enc, thresholds=thresholds,
-                    seed=seed, target=args.target)
+                    seed=seed, target=args.target, p_first=p_first)
         for method in args.methods:
             if method.startswith("select-"):  # the grid spec stands in the recipe column
                 specs.append({**base, "method": method, "recipe": args.select_grid, "objective": args.objectives[0],
@@ -130,7 +136,7 @@ def grid(args) -> list[dict]:
 
 
 def run_grid(args) -> None:
-    done = done_keys(CSV_PATH)
+    done = done_keys(args.csv)
     for spec in grid(args):
         key = tuple(spec[k] for k in KEY)
         if key in done:
@@ -140,7 +146,7 @@ def run_grid(args) -> None:
         except (MipnnError, RuntimeError, ValueError) as exc:
             traceback.print_exc()
             out = {"status": "error", "note": f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"}
-        append_row(CSV_PATH, {**spec, **out})
+        append_row(args.csv, {**spec, **out})
         done.add(key)
         print(" ".join(f"{k}={spec[k]}" for k in KEY), "->", out.get("status"), out.get("test_acc"), flush=True)
 
@@ -152,7 +158,8 @@ def summary(path: Path) -> str:
         rows = [r for r in csv.DictReader(f) if r["status"] not in ("error", "interrupted")]
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
-        key = (r["dataset"], r["n"], r["hidden"], r["P"], r["method"], r["encoding"], r["thresholds"], r["recipe"],
+        p = r["P"] if (r.get("p_first") or "-") == "-" else f"{r['P']}, first {r['p_first']}"
+        key = (r["dataset"], r["n"], r["hidden"], p, r["method"], r["encoding"], r["thresholds"], r["recipe"],
                r["objective"], r["time_limit"], r["target"])
         groups.setdefault(key, []).append(r)
     lines = ["| data | n | h | P | method | encoding | k | recipe | objective | limit s | target | seeds "
@@ -178,6 +185,8 @@ def parse_args(argv=None):
     p.add_argument("--seeds", type=lambda t: [int(x) for x in split(t)], default=[0, 1])
     p.add_argument("--hidden", type=int, default=4)
     p.add_argument("--P", type=int, default=1)
+    p.add_argument("--p-first", type=split, default=["-"], help="P_first values of the first layer ('-': P everywhere)")
+    p.add_argument("--csv", type=Path, default=CSV_PATH, help="the results CSV (default: runs.csv)")
     p.add_argument("--encodings", type=split, default=["minmax", "thermometer"])
     p.add_argument("--thresholds", type=int, default=4)
     p.add_argument("--recipes", type=split, default=["paper"])
@@ -196,7 +205,7 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.summary:
-        print(summary(CSV_PATH))
+        print(summary(args.csv))
         return 0
     run_grid(args)
     return 0
