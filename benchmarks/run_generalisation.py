@@ -45,12 +45,12 @@ from mipnn_pyomo.training import train_gd_on_dataset, train_on_dataset  # noqa: 
 RESULTS = ROOT / "benchmarks" / "results" / "generalisation"
 CSV_PATH = RESULTS / "runs.csv"
 KEY = ["dataset", "n", "hidden", "P", "encoding", "thresholds", "method", "recipe", "objective", "seed",
-       "time_limit", "target", "margin", "stage_solvers"]
-FIELDS = KEY + ["status", "train_acc", "val_acc", "test_acc", "runtime_s", "exact", "nonzero_weights", "total_weights",
-                "fraction_zero", "active_neurons", "hidden_neurons", "n_features", "threads", "load1", "note",
-                "final_source", "stages"]
+       "time_limit", "target", "margin", "stage_solvers", "p_first"]  # p_first "-": P everywhere
+FIELDS = KEY[:-1] + ["status", "train_acc", "val_acc", "test_acc", "runtime_s", "exact", "nonzero_weights",
+                     "total_weights", "fraction_zero", "active_neurons", "hidden_neurons", "n_features", "threads", "load1", "note",
+                "final_source", "stages", "p_first"]  # columns added later go last (older rows stay aligned)
 # Columns added after the first rows were written, with the value every older row stands for.
-COLUMN_DEFAULTS = {"margin": "0.5", "stage_solvers": "-", "final_source": "", "stages": ""}
+COLUMN_DEFAULTS = {"margin": "0.5", "stage_solvers": "-", "p_first": "-", "final_source": "", "stages": ""}
 
 
 def read_rows(path: Path) -> list[dict]:
@@ -107,6 +107,7 @@ def run_one(spec: dict) -> dict:
     target = None if spec["target"] == "none" else float(spec["target"])
     limit = float(spec["time_limit"])
     n, seed, hidden, P = int(spec["n"]), int(spec["seed"]), (int(spec["hidden"]),), int(spec["P"])
+    P_first = None if spec.get("p_first", "-") == "-" else int(spec["p_first"])
     row = {"n_features": data.n_features, "threads": 1, "load1": round(os.getloadavg()[0], 2)}
     X, y, rows = data.sample(n, seed)
     held_out = ~np.isin(data.pool_rows, rows)  # validation: the pool rows not drawn (never the test set)
@@ -119,17 +120,18 @@ def run_one(spec: dict) -> dict:
     if spec["method"].startswith("select-"):  # model selection on the training rows, then one run
         record = select_on_dataset(data, n, seed, parse_grid(spec["recipe"]), method=spec["method"][7:],
                                    hidden=hidden, P=P, objective=spec["objective"], time_limit=limit, threads=1,
-                                   target_accuracy=target)
+                                   target_accuracy=target, P_first=P_first)
         row["exact"] = record.result.exactness.ok
         choice = record.details["selection"]["choice"]
         row["note"] = "chose " + " ".join(f"{k}={v}" for k, v in choice.items())
         chosen = load_named_dataset(spec["dataset"], encoding=choice["encoding"], thresholds=choice["thresholds"])
         X_val = chosen.X_pool[held_out]  # the same rows in the chosen encoding
     elif spec["method"] == "gd":
-        record = train_gd_on_dataset(data, n, seed, hidden=hidden, P=P, target_accuracy=target, time_limit=limit)
+        record = train_gd_on_dataset(data, n, seed, hidden=hidden, P=P, target_accuracy=target, time_limit=limit,
+                                     P_first=P_first)
     else:
         record = train_on_dataset(data, n, seed, hidden=hidden, P=P, objective=spec["objective"], time_limit=limit,
-                                  threads=1, target_accuracy=target, **mip_kwargs(spec))
+                                  threads=1, target_accuracy=target, P_first=P_first, **mip_kwargs(spec))
         row["exact"] = record.result.exactness.ok
         row.update(stage_report(record.result, target))
     sparsity = record.network.sparsity()
@@ -183,10 +185,12 @@ def grid(args) -> list[dict]:
     """Every run the options name (MIP: encodings x recipes x objectives; GD and LR once per
     encoding), in a stable order, this shard's share only."""
     specs = []
-    for dataset, n, seed, enc in itertools.product(args.datasets, args.n, args.seeds, args.encodings):
+    for dataset, n, seed, enc, p_first in itertools.product(args.datasets, args.n, args.seeds, args.encodings,
+                                                            args.p_first):
         thresholds = args.thresholds if enc == "thermometer" else 0
         base = dict(dataset=dataset, n=n, hidden=args.hidden, P=args.P, encoding=enc, thresholds=thresholds,
-                    seed=seed, target=args.target, margin=args.margin, stage_solvers=args.stage_solvers)
+                    seed=seed, target=args.target, margin=args.margin, stage_solvers=args.stage_solvers,
+                    p_first=p_first)
         for method in args.methods:
             if method.startswith("select-"):  # the grid spec stands in the recipe column
                 specs.append({**base, "method": method, "recipe": args.select_grid, "objective": args.objectives[0],
@@ -205,7 +209,7 @@ def grid(args) -> list[dict]:
 
 
 def run_grid(args) -> None:
-    done = set() if args.force else done_keys(CSV_PATH)
+    done = set() if args.force else done_keys(args.csv)
     for spec in grid(args):
         key = tuple(spec[k] for k in KEY)
         if key in done:
@@ -215,7 +219,7 @@ def run_grid(args) -> None:
         except (MipnnError, RuntimeError, ValueError) as exc:
             traceback.print_exc()
             out = {"status": "error", "note": f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"}
-        append_row(CSV_PATH, {**spec, **out})
+        append_row(args.csv, {**spec, **out})
         done.add(key)
         print(" ".join(f"{k}={spec[k]}" for k in KEY), "->", out.get("status"), out.get("test_acc"), flush=True)
 
@@ -226,7 +230,8 @@ def summary(path: Path) -> str:
     rows = latest_rows(path)
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
-        key = (r["dataset"], r["n"], r["hidden"], r["P"], r["method"], r["encoding"], r["thresholds"], r["recipe"],
+        p = r["P"] if r["p_first"] == "-" else f"{r['P']}, first {r['p_first']}"
+        key = (r["dataset"], r["n"], r["hidden"], p, r["method"], r["encoding"], r["thresholds"], r["recipe"],
                r["objective"], r["margin"], r["stage_solvers"], r["time_limit"], r["target"])
         groups.setdefault(key, []).append(r)
     lines = ["| data | n | h | P | method | encoding | k | recipe | objective | m | stage solvers | limit s | target "
@@ -252,6 +257,8 @@ def parse_args(argv=None):
     p.add_argument("--seeds", type=lambda t: [int(x) for x in split(t)], default=[0, 1])
     p.add_argument("--hidden", type=int, default=4)
     p.add_argument("--P", type=int, default=1)
+    p.add_argument("--p-first", type=split, default=["-"], help="P_first values of the first layer ('-': P everywhere)")
+    p.add_argument("--csv", type=Path, default=CSV_PATH, help="the results CSV (default: runs.csv)")
     p.add_argument("--encodings", type=split, default=["minmax", "thermometer"])
     p.add_argument("--thresholds", type=int, default=4)
     p.add_argument("--recipes", type=split, default=["paper"])
@@ -275,7 +282,7 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.summary:
-        print(summary(CSV_PATH))
+        print(summary(args.csv))
         return 0
     run_grid(args)
     return 0
