@@ -47,8 +47,8 @@ CSV_PATH = RESULTS / "runs.csv"
 KEY = ["dataset", "n", "hidden", "P", "encoding", "thresholds", "method", "recipe", "objective", "seed",
        "time_limit", "target", "margin", "stage_solvers", "p_first"]  # p_first "-": P everywhere
 FIELDS = KEY[:-1] + ["status", "train_acc", "val_acc", "test_acc", "runtime_s", "exact", "nonzero_weights",
-                     "total_weights", "fraction_zero", "active_neurons", "hidden_neurons", "n_features", "threads", "load1", "note",
-                "final_source", "stages", "p_first"]  # columns added later go last (older rows stay aligned)
+                     "total_weights", "fraction_zero", "active_neurons", "hidden_neurons", "n_features", "threads",
+                     "load1", "note", "final_source", "stages", "p_first"]  # later columns go last: old rows stay aligned
 # Columns added after the first rows were written, with the value every older row stands for.
 COLUMN_DEFAULTS = {"margin": "0.5", "stage_solvers": "-", "p_first": "-", "final_source": "", "stages": ""}
 
