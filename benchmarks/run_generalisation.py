@@ -249,6 +249,24 @@ def summary(path: Path) -> str:
     return "\n".join(lines)
 
 
+def sources(path: Path) -> str:
+    """Markdown: per group (as in :func:`summary`), who produced the final networks (stage, objective,
+    solver or heuristic) and how many of the group's runs each; rows written before the column: "-"."""
+    groups: dict[tuple, list[str]] = {}
+    for r in latest_rows(path):
+        if r["method"] != "mip":
+            continue
+        key = (r["dataset"], r["n"], r["hidden"], r["P"], r["encoding"], r["recipe"], r["objective"], r["margin"],
+               r["stage_solvers"], r["time_limit"], r["target"])
+        groups.setdefault(key, []).append(r["final_source"] or "-")
+    lines = ["| data | n | h | P | encoding | recipe | objective | m | stage solvers | limit s | target | final network "
+             "produced by (runs) |", "|" + "---|" * 12]
+    for key in sorted(groups):
+        counts = {src: groups[key].count(src) for src in dict.fromkeys(groups[key])}
+        lines.append("| " + " | ".join(list(key) + ["; ".join(f"{s} ({c})" for s, c in counts.items())]) + " |")
+    return "\n".join(lines)
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     split = lambda t: [x for x in t.split(",") if x]  # noqa: E731
@@ -275,6 +293,7 @@ def parse_args(argv=None):
     p.add_argument("--shard", type=lambda t: tuple(int(x) for x in t.split("/")), default=(0, 1))
     p.add_argument("--force", action="store_true", help="rerun rows already in the CSV (the new row supersedes "
                    "the old one in --summary; both stay in the file)")
+    p.add_argument("--sources", action="store_true", help="print who produced the final networks, per group, and exit")
     p.add_argument("--summary", action="store_true", help="print the markdown summary of the CSV and exit")
     return p.parse_args(argv)
 
@@ -283,6 +302,9 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if args.summary:
         print(summary(args.csv))
+        return 0
+    if args.sources:
+        print(sources(args.csv))
         return 0
     run_grid(args)
     return 0
