@@ -104,7 +104,7 @@ def append_row(path: Path, row: dict) -> None:
 def run_one(spec: dict) -> dict:
     """One run of ``spec`` (a dict of KEY): MIP (with its recipe), GD or logistic regression."""
     data = load_named_dataset(spec["dataset"], encoding=spec["encoding"], thresholds=max(1, int(spec["thresholds"])))
-    target = None if spec["target"] == "none" else float(spec["target"])
+    target = None if spec["target"] in ("none", "start") else float(spec["target"])
     limit = float(spec["time_limit"])
     n, seed, hidden, P = int(spec["n"]), int(spec["seed"]), (int(spec["hidden"]),), int(spec["P"])
     P_first = None if spec.get("p_first", "-") == "-" else int(spec["p_first"])
@@ -130,8 +130,11 @@ def run_one(spec: dict) -> dict:
         record = train_gd_on_dataset(data, n, seed, hidden=hidden, P=P, target_accuracy=target, time_limit=limit,
                                      P_first=P_first)
     else:
+        kwargs = mip_kwargs(spec)
+        if spec["target"] == "start":  # the warm start's own training accuracy is the target (and the floor)
+            kwargs["warm_start"], target = gd_start(spec, data, X, y, P_first)
         record = train_on_dataset(data, n, seed, hidden=hidden, P=P, objective=spec["objective"], time_limit=limit,
-                                  threads=1, target_accuracy=target, P_first=P_first, **mip_kwargs(spec))
+                                  threads=1, target_accuracy=target, P_first=P_first, **kwargs)
         row["exact"] = record.result.exactness.ok
         row.update(stage_report(record.result, target))
     sparsity = record.network.sparsity()
@@ -167,6 +170,20 @@ def producer(solve, target: float | None) -> str:
     else:
         hits = [i for i in entries if i.objective == solve.objective and i.train_accuracy == solve.train_accuracy]
     return hits[0].source if hits else solve.source
+
+
+def gd_start(spec: dict, data, X, y, P_first) -> tuple:
+    """(GD network, its training accuracy) for target "start": GD trained as train_network's
+    ``warm_start="gd"`` trains it (same seed, margin and limit min(30 s, the run's))."""
+    from mipnn_pyomo.gd import train_gd
+
+    if not spec["recipe"].endswith("+gd"):
+        raise ValueError("target 'start' needs a GD start (recipe NAME+gd)")
+    limit = min(30.0, float(spec["time_limit"]))
+    extra = {} if P_first is None else {"P_first": P_first}
+    gd = train_gd(X, y, data.n_classes, hidden=(int(spec["hidden"]),), P=int(spec["P"]), seed=int(spec["seed"]),
+                  target_accuracy=None, time_limit=limit, margin=float(spec.get("margin", 0.5)), **extra)
+    return gd.network, gd.network.accuracy(X, y)
 
 
 def stage_report(result, target: float | None = None) -> dict:
@@ -284,7 +301,8 @@ def parse_args(argv=None):
     p.add_argument("--methods", type=split, default=["mip", "gd", "lr"])
     p.add_argument("--time-limit", type=float, default=30.0)
     p.add_argument("--gd-time-limit", type=float, default=20.0)
-    p.add_argument("--target", default="0.9", help="training accuracy target of the MIP runs, or 'none'")
+    p.add_argument("--target", default="0.9", help="training accuracy target of the MIP runs, 'none', or 'start' "
+                   "(with recipe NAME+gd: the GD start's own training accuracy, so later stages hold it)")
     p.add_argument("--margin", type=float, default=0.5, help="margin m of sat-margin / min-hinge (MIP runs)")
     p.add_argument("--stage-solvers", default="-", help="one solver per recipe stage joined by '+', e.g. "
                    "highs+cpsat+cpsat ('-': HiGHS for every stage)")
