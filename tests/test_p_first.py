@@ -221,3 +221,9 @@ def test_selection_grid_chooses_p_first():
                            select_grid="encoding=minmax;p_first=none,3").fit(X, y)
     assert sel.network_.P_first == sel.selection_.choice["P_first"]
     assert [s["P_first"] for s in sel.network_.training["selection"]["scores"]] == [None, 3]
+
+
+def test_cli_non_integer_p_first_is_one_argparse_line(capsys):
+    assert main(["train", "--dataset", "iris", "--p-first", "x"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--p-first: invalid int value: 'x'" in err[0]
