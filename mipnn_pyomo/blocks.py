@@ -1,15 +1,16 @@
 """Constraint blocks of the generalisation objectives and of the recipes' held values, added to
 the base model (formulation.py) only when an objective or a recipe stage needs them. Each works
 on an abstract model (rules) and on a concrete one. Notation as in formulation.py; B = P (H + 1)
-bounds every output score; hidden neurons are (l, j) with l < L.
+bounds every output score; hidden neurons are (l, j) with l < L; P_l is layer l's bound (P_first
+for l = 1 when set, else P: the Param ``P_layer``).
 
 nonzero indicators (min-weight)        z[l,i,j], zb[l,j] in {0,1}
-    -P z[l,i,j] <= w[l,i,j] <= P z[l,i,j],   -P zb[l,j] <= b[l,j] <= P zb[l,j]      (z = 0 => w = 0)
+    -P_l z[l,i,j] <= w[l,i,j] <= P_l z[l,i,j],   -P_l zb[l,j] <= b[l,j] <= P_l zb[l,j]  (z = 0 => w = 0)
 
 neuron indicators (min-neurons)         v[l,j] in {0,1} per hidden neuron
-    -P v[l,j] <= w[l,i,j] <= P v[l,j]      every in-weight i
-    -P v[l,j] <= b[l,j]   <= P v[l,j]      its bias
-    -P v[l,j] <= w[l+1,j,o] <= P v[l,j]    every out-weight o              (v = 0 => neuron removed)
+    -P_l v[l,j] <= w[l,i,j] <= P_l v[l,j]              every in-weight i
+    -P_l v[l,j] <= b[l,j]   <= P_l v[l,j]              its bias
+    -P_{l+1} v[l,j] <= w[l+1,j,o] <= P_{l+1} v[l,j]    every out-weight o      (v = 0 => neuron removed)
 
 neuron margins (neuron-margin, BeMi)    mu[l,j] in {0..U_l} integer; margin m[l,j] = eps_l mu[l,j]
     u = 1 => a >= m:          a[l,j,k] >= eps_l mu - (M + eps_l U_l) (1 - u[l,j,k])
@@ -44,13 +45,13 @@ def _is_hidden(m, l) -> bool:
 
 
 def add_nonzero_indicators(m) -> None:
-    """z[l,i,j] (weights) and zb[l,j] (biases): -P z <= w <= P z."""
+    """z[l,i,j] (weights) and zb[l,j] (biases): -P_l z <= w <= P_l z."""
     m.z = pyo.Var(m.W_INDEX, within=pyo.Binary, doc="z = 0 => w = 0")
     m.zb = pyo.Var(m.B_INDEX, within=pyo.Binary, doc="zb = 0 => b = 0")
-    m.weight_upper = pyo.Constraint(m.W_INDEX, rule=lambda m, l, i, j: m.w[l, i, j] <= m.P * m.z[l, i, j])
-    m.weight_lower = pyo.Constraint(m.W_INDEX, rule=lambda m, l, i, j: m.w[l, i, j] >= -m.P * m.z[l, i, j])
-    m.bias_upper = pyo.Constraint(m.B_INDEX, rule=lambda m, l, j: m.b[l, j] <= m.P * m.zb[l, j])
-    m.bias_lower = pyo.Constraint(m.B_INDEX, rule=lambda m, l, j: m.b[l, j] >= -m.P * m.zb[l, j])
+    m.weight_upper = pyo.Constraint(m.W_INDEX, rule=lambda m, l, i, j: m.w[l, i, j] <= m.P_layer[l] * m.z[l, i, j])
+    m.weight_lower = pyo.Constraint(m.W_INDEX, rule=lambda m, l, i, j: m.w[l, i, j] >= -m.P_layer[l] * m.z[l, i, j])
+    m.bias_upper = pyo.Constraint(m.B_INDEX, rule=lambda m, l, j: m.b[l, j] <= m.P_layer[l] * m.zb[l, j])
+    m.bias_lower = pyo.Constraint(m.B_INDEX, rule=lambda m, l, j: m.b[l, j] >= -m.P_layer[l] * m.zb[l, j])
 
 
 def nonzero_count(m):
@@ -93,15 +94,21 @@ def _link_var(m, l, j, kind, t):
     return m.w[l, t, j] if kind == "in" else m.b[l, j] if kind == "bias" else m.w[l + 1, j, t]
 
 
+def _link_bound(m, l, kind):
+    """P of the linked parameter's layer: P_l for in-weights and the bias, P_{l+1} for out-weights."""
+    return m.P_layer[l + 1] if kind == "out" else m.P_layer[l]
+
+
 def add_neuron_indicators(m) -> None:
-    """v[l,j] per hidden neuron: -P v <= every in-weight, the bias, every out-weight <= P v."""
+    """v[l,j] per hidden neuron: -P_l v <= every in-weight, the bias <= P_l v; -P_{l+1} v <= every
+    out-weight <= P_{l+1} v."""
     _declare_hidden_neurons(m)
     m.NEURON_LINKS = pyo.Set(dimen=4, ordered=True, initialize=_neuron_links)
     m.v = pyo.Var(m.HIDDEN_NEURONS, within=pyo.Binary, doc="v = 0 => the neuron's parameters are 0")
     m.neuron_upper = pyo.Constraint(
-        m.NEURON_LINKS, rule=lambda m, l, j, kind, t: _link_var(m, l, j, kind, t) <= m.P * m.v[l, j])
+        m.NEURON_LINKS, rule=lambda m, l, j, kind, t: _link_var(m, l, j, kind, t) <= _link_bound(m, l, kind) * m.v[l, j])
     m.neuron_lower = pyo.Constraint(
-        m.NEURON_LINKS, rule=lambda m, l, j, kind, t: _link_var(m, l, j, kind, t) >= -m.P * m.v[l, j])
+        m.NEURON_LINKS, rule=lambda m, l, j, kind, t: _link_var(m, l, j, kind, t) >= -_link_bound(m, l, kind) * m.v[l, j])
 
 
 def active_neurons(network: IntegerNetwork) -> np.ndarray:

@@ -23,6 +23,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from mipnn_pyomo.data import Preprocessor
+from mipnn_pyomo.errors import ModelConfigError
 from mipnn_pyomo.formulation import FormulationOptions
 from mipnn_pyomo.solvers import DEFAULT_SOLVER
 from mipnn_pyomo.training import make_record, mip_outcome, train_network
@@ -38,6 +39,8 @@ class MIPNetClassifier(ClassifierMixin, BaseEstimator):
     :class:`~mipnn_pyomo.training.TrainingRecord`, as for every training method). ``mip_start`` is an IntegerNetwork or ``"gd"``.
     ``recipe`` names a training recipe of :data:`mipnn_pyomo.recipes.RECIPES` ("paper": one MIP);
     ``lexicographic`` ("sequence", "gurobi", "auto") how a lexicographic recipe (bemi) runs.
+    ``P_first`` (None: ``P`` everywhere) bounds the first layer's weights and biases in
+    [-P_first, P_first] (recorded in the model file; not with ``batch_size``).
 
     Batch training (docs/batch.md): with ``batch_size`` set, ``fit`` trains by
     :func:`mipnn_pyomo.batch.train_batched` on all of (X, y) (a ``val_fraction`` validation split
@@ -82,6 +85,7 @@ class MIPNetClassifier(ClassifierMixin, BaseEstimator):
         workers=None,
         scheduler=None,
         checkpoint=None,
+        P_first=None,
     ):
         self.hidden = hidden
         self.P = P
@@ -115,12 +119,14 @@ class MIPNetClassifier(ClassifierMixin, BaseEstimator):
         self.workers = workers
         self.scheduler = scheduler
         self.checkpoint = checkpoint
+        self.P_first = P_first
 
     def _train_kwargs(self, n_classes: int) -> dict:
         return dict(
             n_classes=n_classes,
             hidden=tuple(self.hidden),
             P=self.P,
+            P_first=self.P_first,
             objective=self.objective,
             solver=self.solver,
             time_limit=self.time_limit,
@@ -155,7 +161,7 @@ class MIPNetClassifier(ClassifierMixin, BaseEstimator):
         from mipnn_pyomo.selection import candidates, candidate_train_kwargs, parse_grid, select, split_time_limit
 
         defaults = {"encoding": self.input_encoding, "thresholds": self.thresholds, "recipe": self.recipe,
-                    "objective": self.objective, "P": self.P, "hidden": tuple(self.hidden)[0]}
+                    "objective": self.objective, "P": self.P, "P_first": self.P_first, "hidden": tuple(self.hidden)[0]}
         if not self.select:
             return defaults, {}
         spec = self.select_grid if self.select_grid is not None else "encoding=minmax,thermometer"
@@ -206,6 +212,8 @@ class MIPNetClassifier(ClassifierMixin, BaseEstimator):
         """``batch_size`` set: train_batched on (X, y) as a data set without a test file."""
         from mipnn_pyomo.batch import BatchConfig, train_batched
 
+        if self.P_first is not None:
+            raise ModelConfigError("P_first is not supported with batch_size (batch MIPs use P everywhere)")
         config = BatchConfig(method=self.batch_method, engine=self.batch_engine, batch_size=self.batch_size,
                              epochs=self.epochs, P=self.P, hidden=tuple(self.hidden), objective=self.objective,
                              solver=self.solver, seed=self.seed, val_fraction=self.val_fraction,

@@ -2,8 +2,9 @@
 
 Notation (samples k = 1..N, layers l = 1..L, layer l has n_l neurons, n_0 = number of features):
 
-    w[l,i,j] in {-P..P}         weight from input i of layer l to neuron j          (integer)
-    b[l,j]   in {-P..P}         bias of neuron j                                    (integer)
+    w[l,i,j] in {-P_l..P_l}     weight from input i of layer l to neuron j          (integer)
+    b[l,j]   in {-P_l..P_l}     bias of neuron j                                    (integer)
+    P_l = P_first for l = 1 when P_first is set (``--p-first``), else P; P_l = P for every l >= 2
     u[l,j,k] in {0, 1}          activation of hidden neuron j on sample k, h = 2u - 1 (l < L)
     c[l,i,j,k] in [-P, P]       product h[l-1,i,k] * w[l,i,j] for l >= 2              (continuous)
 
@@ -11,6 +12,8 @@ Notation (samples k = 1..N, layers l = 1..L, layer l has n_l neurons, n_0 = numb
     a[l,j,k] = sum_i c[l,i,j,k] + b[l,j]                       l >= 2 (integer valued)
     s[j,k]   = a[L,j,k]                                        integer output score
     yhat[j,k] = s[j,k] / S,  S = P (H + 1) / 2                 eq. (1), bias inside the normalisation
+                                                               (P = P_L, the output layer's: P_first
+                                                               never enters S or the score bound)
 
 Every constraint block of the model, with its reference in Thorbjarnarson and Yorke-Smith (the
 paper's sign-activation rows carry no equation number: they are labelled (S1), (S2) here):
@@ -27,8 +30,8 @@ paper's sign-activation rows carry no equation number: they are labelled (S1), (
     hinge_epigraph, objective          t >= alpha_p z + beta_p, t >= 0; min sum t   eqs. (18)-(19)   objectives
     margin_met, objective              q = 1 => Y s >= T = ceil(m S); max sum q     eqs. (20)-(24)   objectives
 
-Big-M and eps of the sign rows: layer 1 M_k = P (sum_i |x_ki| + 1), eps = 10^-d (the input grid
-step); later layers M = P (n_{l-1} + 1), eps = 1 (pre-activations are integers there). Inputs live
+Big-M and eps of the sign rows: layer 1 M_k = P_1 (sum_i |x_ki| + 1) (P_1 = P_first when set),
+eps = 10^-d (the input grid step); later layers M = P (n_{l-1} + 1), eps = 1 (pre-activations are integers there). Inputs live
 on the 10^-d grid, so "a < 0" is the same as "a <= -eps": the MIP's activations are exactly the
 forward pass's. The hidden activation (its variables, rows, encodings "bigm" / "gdp", constants
 and start values) is one module of :mod:`mipnn_pyomo.activations`; the objectives are entries of
@@ -46,7 +49,7 @@ import pyomo.environ as pyo
 from mipnn_pyomo.activations import get_activation
 from mipnn_pyomo.errors import DataError, ModelConfigError
 from mipnn_pyomo.network import IntegerNetwork
-from mipnn_pyomo.numerics import MAX_HINGE_BREAKPOINTS, check_P, score_bound
+from mipnn_pyomo.numerics import MAX_HINGE_BREAKPOINTS, check_P, check_P_first, layer_P, score_bound
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,8 @@ class FormulationOptions:
 
 @dataclass
 class ProblemData:
-    """Validated numeric data of one training instance."""
+    """Validated numeric data of one training instance. ``P_first`` (None: P) bounds the first
+    layer's weights and biases; :meth:`layer_P` gives P_l for any layer l = 1..L."""
 
     X: np.ndarray  # (N, n_features), on the 10^-d grid
     y: np.ndarray  # (N,) class index
@@ -91,10 +95,12 @@ class ProblemData:
     hidden: tuple[int, ...]
     P: int
     decimals: int = 4
+    P_first: int | None = None
     Y: np.ndarray = field(init=False)  # (N, n_classes) one-hot +-1
 
     def __post_init__(self) -> None:
-        validate_architecture(self.hidden, self.P)
+        validate_architecture(self.hidden, self.P, self.P_first)
+        self.P_first = check_P_first(self.P_first)
         X = np.asarray(self.X, dtype=float)
         y = np.asarray(self.y)
         if X.ndim != 2:
@@ -142,12 +148,17 @@ class ProblemData:
 
     @property
     def score_bound(self) -> int:
-        """|s| <= P (H + 1) for every output score."""
+        """|s| <= P (H + 1) for every output score (P: the output layer's bound, never P_first)."""
         return score_bound(self.P, self.H)
 
+    def layer_P(self, l: int) -> int:
+        """P_l: weights and biases of layer l (1 = the first layer) are integers in [-P_l, P_l]."""
+        return layer_P(self.P, self.P_first, l)
 
-def validate_architecture(hidden: Sequence[int], P: Any) -> None:
+
+def validate_architecture(hidden: Sequence[int], P: Any, P_first: Any = None) -> None:
     check_P(P)
+    check_P_first(P_first)
     if len(hidden) == 0:
         raise ModelConfigError("the network needs at least one hidden layer (H in the output normalisation)")
     for width in hidden:
@@ -176,15 +187,16 @@ def build_abstract_model(options: FormulationOptions | None = None) -> pyo.Abstr
     m.NONZERO = pyo.Set(m.SAMPLES, within=m.FEATURES, ordered=True, doc="features with x_ki != 0")
     m.FIXED_ZERO_WEIGHTS = pyo.Set(dimen=3, ordered=True, doc="first-layer weights of features zero in every sample")
     # ---- params
-    m.P = pyo.Param(within=pyo.PositiveIntegers, doc="weights and biases in [-P, P]")
+    m.P = pyo.Param(within=pyo.PositiveIntegers, doc="weights and biases of layers l >= 2 in [-P, P]")
+    m.P_layer = pyo.Param(m.LAYERS, within=pyo.PositiveIntegers, doc="P_l: layer l's weights and biases in [-P_l, P_l]")
     m.L = pyo.Param(within=pyo.PositiveIntegers, doc="number of layers")
     m.H = pyo.Param(within=pyo.PositiveIntegers, doc="width of the last hidden layer")
     m.n_in = pyo.Param(m.LAYERS, within=pyo.PositiveIntegers, doc="number of inputs of layer l")
     m.x = pyo.Param(m.SAMPLES, m.FEATURES, default=0.0, doc="input value (sparse)")
     m.Y = pyo.Param(m.SAMPLES, m.OUTPUTS, within=pyo.Integers, doc="one-hot label in {-1, +1}")
     # ---- variables (weights, then the activation's u and c)
-    m.w = pyo.Var(m.W_INDEX, within=pyo.Integers, bounds=lambda m, *idx: (-m.P, m.P))
-    m.b = pyo.Var(m.B_INDEX, within=pyo.Integers, bounds=lambda m, *idx: (-m.P, m.P))
+    m.w = pyo.Var(m.W_INDEX, within=pyo.Integers, bounds=lambda m, l, i, j: (-m.P_layer[l], m.P_layer[l]))
+    m.b = pyo.Var(m.B_INDEX, within=pyo.Integers, bounds=lambda m, l, j: (-m.P_layer[l], m.P_layer[l]))
     activation.declare(m)
 
     m.preactivation = pyo.Expression(m.B_INDEX * m.SAMPLES, rule=_preactivation_rule, doc="a[l,j,k]")
@@ -247,6 +259,7 @@ def instance_data(data: ProblemData, options: FormulationOptions | None = None, 
         "NONZERO": nonzero,
         "FIXED_ZERO_WEIGHTS": {None: fixed},
         "P": {None: data.P},
+        "P_layer": {l: data.layer_P(l) for l in range(1, L + 1)},
         "L": {None: L},
         "H": {None: data.H},
         "n_in": {l: sizes[l - 1] for l in range(1, L + 1)},
@@ -266,7 +279,8 @@ def apply_transformations(instance, options: FormulationOptions) -> None:
 
 
 def network_from_values(instance, data: ProblemData, weight_value: Callable[[Any], float]) -> IntegerNetwork:
-    """Rebuild the integer network from variable values (``weight_value(var) -> float``), rounded."""
+    """Rebuild the integer network from variable values (``weight_value(var) -> float``), rounded
+    and clipped to each layer's [-P_l, P_l]."""
     sizes = data.layer_sizes
     weights, biases = [], []
     for l in range(1, len(sizes)):
@@ -275,9 +289,11 @@ def network_from_values(instance, data: ProblemData, weight_value: Callable[[Any
             for j in range(sizes[l]):
                 w[i, j] = int(round(weight_value(instance.w[l, i, j])))
         b = np.array([int(round(weight_value(instance.b[l, j]))) for j in range(sizes[l])], dtype=np.int64)
-        weights.append(np.clip(w, -data.P, data.P))
-        biases.append(np.clip(b, -data.P, data.P))
-    return IntegerNetwork(weights=weights, biases=biases, P=data.P, preprocessing={"decimals": data.decimals})
+        bound = data.layer_P(l)
+        weights.append(np.clip(w, -bound, bound))
+        biases.append(np.clip(b, -bound, bound))
+    return IntegerNetwork(weights=weights, biases=biases, P=data.P, P_first=data.P_first,
+                          preprocessing={"decimals": data.decimals})
 
 
 def weight_variables(instance) -> list:

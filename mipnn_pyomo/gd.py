@@ -36,6 +36,11 @@ Optimiser: full-batch Adam (beta1 0.9, beta2 0.999, eps 1e-8) with step size ``l
 latent parameters are clipped to [-P, P] after each step (as in BinaryNet), so that no latent weight
 leaves the region where its STE gradient is non-zero. Initial latent weights and biases are drawn from
 a normal with std P/2 truncated at 2 std (so inside [-P, P]). No batch norm.
+
+``P_first`` (None: P): the first layer's weights and biases live in [-P_first, P_first] instead.
+Every P above is then per layer, P_l (:func:`mipnn_pyomo.numerics.layer_P`): the clip, the
+rounding and the STE mask of a parameter use its layer's P_l, its initial std is P_l / 2 and the
+first layer's window uses P_1; the loss's scale S = P (H + 1) / 2 stays on the output layer's P.
 """
 
 from __future__ import annotations
@@ -49,7 +54,7 @@ import numpy as np
 
 from mipnn_pyomo.errors import DataError, ModelConfigError
 from mipnn_pyomo.network import HIDDEN_ACTIVATION, IntegerNetwork, row_keys, tie_break_argmax
-from mipnn_pyomo.numerics import check_P, score_scale
+from mipnn_pyomo.numerics import check_P, check_P_first, layer_P, score_scale
 
 __all__ = [
     "GDResult",
@@ -79,6 +84,11 @@ class GDResult:
 
 
 # --------------------------------------------------------------------------- building blocks
+def param_bounds(n_layers: int, P: int, P_first: int | None = None) -> list[int]:
+    """P_l of each latent parameter [W1, b1, ..., WL, bL] (P_first for W1 and b1 when set)."""
+    return [layer_P(P, P_first, l) for l in range(1, n_layers + 1) for _ in (0, 1)]
+
+
 def quantize(w: np.ndarray, P: int) -> np.ndarray:
     """Integer parameters round(clip(w, -P, P)) as float64 (exact small integers)."""
     return np.rint(np.clip(w, -P, P))
@@ -116,18 +126,20 @@ def _truncated_normal(rng: np.random.Generator, std: float, shape: tuple[int, ..
     return out
 
 
-def init_latent(layer_sizes: Sequence[int], P: int, seed: int) -> list[np.ndarray]:
-    """Latent parameters [W1, b1, W2, b2, ...] from a truncated normal (std P/2, cut at 2 std = P)."""
+def init_latent(layer_sizes: Sequence[int], P: int, seed: int, P_first: int | None = None) -> list[np.ndarray]:
+    """Latent parameters [W1, b1, W2, b2, ...] from a truncated normal (std P_l/2, cut at 2 std = P_l)."""
     rng = np.random.default_rng(seed)
     params: list[np.ndarray] = []
-    for n_in, n_out in zip(layer_sizes[:-1], layer_sizes[1:]):
-        params.append(_truncated_normal(rng, P / 2.0, (n_in, n_out)))
-        params.append(_truncated_normal(rng, P / 2.0, (n_out,)))
+    for l, (n_in, n_out) in enumerate(zip(layer_sizes[:-1], layer_sizes[1:]), start=1):
+        bound = layer_P(P, P_first, l)
+        params.append(_truncated_normal(rng, bound / 2.0, (n_in, n_out)))
+        params.append(_truncated_normal(rng, bound / 2.0, (n_out,)))
     return params
 
 
-def default_windows(X: np.ndarray, layer_sizes: Sequence[int], P: int, scale: float = 1.0) -> list[float]:
-    """STE window per hidden layer: scale * (P/2) * sqrt(fan_in * ms(input) + 1), about the initial pre-activation std.
+def default_windows(X: np.ndarray, layer_sizes: Sequence[int], P: int, scale: float = 1.0,
+                    P_first: int | None = None) -> list[float]:
+    """STE window per hidden layer: scale * (P_l/2) * sqrt(fan_in * ms(input) + 1), about the initial pre-activation std.
 
     ms(input) is the mean square of X for the first layer and 1 for later layers (inputs +-1); the +1 is the bias.
     A first-layer window is never below 1e-6 (all-zero data would otherwise give no gradient)."""
@@ -135,7 +147,7 @@ def default_windows(X: np.ndarray, layer_sizes: Sequence[int], P: int, scale: fl
     for l in range(len(layer_sizes) - 2):  # hidden layers only
         fan_in = layer_sizes[l]
         ms = float(np.mean(np.square(X))) if l == 0 else 1.0
-        windows.append(max(scale * P * math.sqrt(fan_in * ms + 1.0) / 2.0, 1e-6))
+        windows.append(max(scale * layer_P(P, P_first, l + 1) * math.sqrt(fan_in * ms + 1.0) / 2.0, 1e-6))
     return windows
 
 
@@ -150,6 +162,7 @@ def gd_loss_and_grads(
     decimals: int | None = 4,
     backprop: str = "quantized",
     margin: float = DEFAULT_MARGIN,
+    P_first: int | None = None,
 ) -> tuple[float, list[np.ndarray], np.ndarray]:
     """Loss, gradients w.r.t. the latent parameters, and output scores.
 
@@ -165,7 +178,8 @@ def gd_loss_and_grads(
     Both modes use the same backward rules: d q/dw = 1{|w| <= P}, d act/da = 1{|a| <= window}.
     ``backprop`` ("quantized" or "latent") picks the weights the gradient flows back through in
     ``mode="ste"``; in ``mode="surrogate"`` both are clip(W), the surrogate's weights.
-    ``X`` is used as given (round it to the grid beforehand, as train_gd does); ``margin`` is the hinge's m."""
+    ``X`` is used as given (round it to the grid beforehand, as train_gd does); ``margin`` is the hinge's m.
+    ``P_first``: the first layer's parameters use P_first in place of P (clip, round and mask)."""
     if backprop not in ("quantized", "latent"):
         raise ModelConfigError(f"backprop must be 'quantized' or 'latent', got {backprop!r}")
     if mode not in ("ste", "surrogate"):
@@ -174,8 +188,9 @@ def gd_loss_and_grads(
     if len(windows) != n_layers - 1:
         raise ModelConfigError(f"need one window per hidden layer ({n_layers - 1}), got {len(windows)}")
     ste = mode == "ste"
-    qs = [quantize(p, P) if ste else np.clip(p, -P, P) for p in params_latent]
-    masks = [(np.abs(p) <= P).astype(float) for p in params_latent]
+    bounds = param_bounds(n_layers, P, P_first)
+    qs = [quantize(p, bd) if ste else np.clip(p, -bd, bd) for p, bd in zip(params_latent, bounds)]
+    masks = [(np.abs(p) <= bd).astype(float) for p, bd in zip(params_latent, bounds)]
 
     hs = [X]  # inputs to each layer
     act_masks = []
@@ -201,7 +216,8 @@ def gd_loss_and_grads(
         grads[2 * l] = (hs[l].T @ g) * masks[2 * l]
         grads[2 * l + 1] = g.sum(axis=0) * masks[2 * l + 1]
         if l:
-            back_w = qs[2 * l] if backprop == "quantized" else np.clip(params_latent[2 * l], -P, P)
+            back_w = qs[2 * l] if backprop == "quantized" else np.clip(params_latent[2 * l], -bounds[2 * l],
+                                                                       bounds[2 * l])
             g = (g @ back_w.T) * act_masks[l - 1]
     return loss, grads, s
 
@@ -256,14 +272,14 @@ def _validate(X, y, n_classes, hidden, P, lr, lr_decay, max_epochs, target_accur
 # --------------------------------------------------------------------------- training
 class _Adam:
     """Full-batch Adam (beta1 0.9, beta2 0.999, eps 1e-8), step size lr * lr_decay**(epoch - 1);
-    parameters clipped to [-P, P] after each step."""
+    parameters clipped to their layer's [-P_l, P_l] after each step (``bounds``: one P_l per parameter)."""
 
     beta1, beta2, eps = 0.9, 0.999, 1e-8
 
-    def __init__(self, params: list[np.ndarray], lr: float, lr_decay: float, P: int):
+    def __init__(self, params: list[np.ndarray], lr: float, lr_decay: float, bounds: list[int]):
         self.m = [np.zeros_like(p) for p in params]
         self.v = [np.zeros_like(p) for p in params]
-        self.lr, self.lr_decay, self.P = lr, lr_decay, P
+        self.lr, self.lr_decay, self.bounds = lr, lr_decay, bounds
 
     def step(self, params: list[np.ndarray], grads: list[np.ndarray], epoch: int) -> None:
         step = self.lr * self.lr_decay ** (epoch - 1)
@@ -273,7 +289,7 @@ class _Adam:
             self.m[i] = b1 * self.m[i] + (1 - b1) * g
             self.v[i] = b2 * self.v[i] + (1 - b2) * g * g
             params[i] = np.clip(params[i] - step * (self.m[i] / bc1) / (np.sqrt(self.v[i] / bc2) + self.eps),
-                                -self.P, self.P)
+                                -self.bounds[i], self.bounds[i])
 
 
 @dataclass
@@ -286,9 +302,9 @@ class _Best:
     loss_seen: float = math.inf
     since_improved: int = 0
 
-    def update(self, acc: float, loss: float, params: list[np.ndarray], P: int, epoch: int) -> None:
+    def update(self, acc: float, loss: float, params: list[np.ndarray], bounds: list[int], epoch: int) -> None:
         if self.key is None or (acc, -loss) > self.key:
-            self.key, self.ints, self.epoch = (acc, -loss), [quantize(p, P) for p in params], epoch
+            self.key, self.ints, self.epoch = (acc, -loss), [quantize(p, bd) for p, bd in zip(params, bounds)], epoch
         if loss < self.loss_seen - 1e-12:
             self.loss_seen, self.since_improved = loss, 0
         else:
@@ -316,6 +332,7 @@ def train_gd(
     log_every: int = 10,
     backprop: str = "quantized",
     margin: float = DEFAULT_MARGIN,
+    P_first: int | None = None,
 ) -> GDResult:
     """Train an integer sign-activation MLP by full-batch Adam with the straight-through estimator.
 
@@ -323,20 +340,19 @@ def train_gd(
     integer network reaches ``target_accuracy`` on the training data (checked by IntegerNetwork.accuracy),
     when the best integer loss has not improved for ``patience`` epochs ("plateau"), at ``time_limit``
     seconds, or after ``max_epochs``. Deterministic for a given seed (unless the time limit cuts in).
-    ``history`` holds an entry every ``log_every`` epochs plus the first and last epoch."""
+    ``history``: every ``log_every`` epochs, the first and the last. ``P_first``: module docstring."""
     t0 = time.perf_counter()
     X, y, hidden = _validate(X, y, n_classes, hidden, P, lr, lr_decay, max_epochs, target_accuracy,
                              time_limit, patience, classes)
     _check_window_and_margin(window_scale, margin)
-    P = int(P)
-    n_classes = int(n_classes)
+    P, P_first, n_classes = int(P), check_P_first(P_first), int(n_classes)
     decimals = int((preprocessing or {}).get("decimals", 4))
     Xr = np.round(X, decimals)  # the grid IntegerNetwork.forward uses
     Y = one_hot_pm1(y, n_classes)
     sizes = [X.shape[1], *hidden, n_classes]
-    windows = default_windows(Xr, sizes, P, window_scale)
-    params = init_latent(sizes, P, seed)
-    adam = _Adam(params, lr, lr_decay, P)
+    windows = default_windows(Xr, sizes, P, window_scale, P_first)
+    params, bounds = init_latent(sizes, P, seed, P_first), param_bounds(len(sizes) - 1, P, P_first)
+    adam = _Adam(params, lr, lr_decay, bounds)
     training_info: dict[str, Any] = {
         "method": "gd", "seed": int(seed), "hidden": list(hidden), "lr": lr, "lr_decay": lr_decay,
         "max_epochs": int(max_epochs), "target_accuracy": target_accuracy, "patience": int(patience),
@@ -346,7 +362,7 @@ def train_gd(
 
     def make_network(ints: list[np.ndarray]) -> IntegerNetwork:
         return IntegerNetwork(ints[0::2], ints[1::2], P, classes=list(classes) if classes is not None else [],
-                              preprocessing=preprocessing, training=dict(training_info))
+                              preprocessing=preprocessing, training=dict(training_info), P_first=P_first)
 
     best = _Best()
     history: list[dict[str, Any]] = []
@@ -355,9 +371,9 @@ def train_gd(
     keys = row_keys(Xr, decimals)
     for epoch in range(1, int(max_epochs) + 1):
         loss, grads, s = gd_loss_and_grads(params, Xr, Y, P, windows, mode="ste", decimals=decimals,
-                                           backprop=backprop, margin=margin)
+                                           backprop=backprop, margin=margin, P_first=P_first)
         acc = float(np.mean(tie_break_argmax(s, 0, keys) == y))  # same scores and tie-break as IntegerNetwork
-        best.update(acc, loss, params, P, epoch)
+        best.update(acc, loss, params, bounds, epoch)
         elapsed = time.perf_counter() - t0
         if epoch == 1 or epoch % max(int(log_every), 1) == 0:
             _log(history, epoch, elapsed, loss, acc, best, verbose)

@@ -8,8 +8,10 @@ A network with layers l = 1..L maps an input x (on the 10^-d grid) to
     yhat_j = 2 s_j / (P (H + 1))   (normalised output in [-2, 2], H = width of the last hidden layer)
 
 and predicts argmax_j s_j, ties broken by a seeded random choice among the maximal outputs.
-All weights and biases are integers in [-P, P]. This module is the single source of truth for
-accuracy: every accuracy this library reports is computed here.
+All weights and biases are integers in [-P_l, P_l]: P_1 = P_first for the first layer when it is
+set (a larger range for the input weights, ``--p-first``), every other P_l = P (so the output
+normalisation S = P (H + 1) / 2 is the output layer's). This module is the single source of truth
+for accuracy: every accuracy this library reports is computed here.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import numpy as np
 
 from mipnn_pyomo.activations.sign import SIGN, sign  # noqa: F401  (sign: re-exported, the hidden activation)
 from mipnn_pyomo.errors import DataError, ModelFileError
-from mipnn_pyomo.numerics import score_scale
+from mipnn_pyomo.numerics import layer_P, score_scale
 
 FORMAT_NAME = "mipnn-integer-network"
 FORMAT_VERSION = 1
@@ -63,10 +65,11 @@ def row_keys(X: np.ndarray, decimals: int = 4) -> np.ndarray:
 
 @dataclass
 class IntegerNetwork:
-    """An MLP with sign activations and integer weights in [-P, P] (data only, no solver state).
+    """An MLP with sign activations and integer weights in [-P_l, P_l] (data only, no solver state).
 
     ``weights[l]`` has shape (n_in, n_out) and ``biases[l]`` shape (n_out,); the last layer is the
-    output layer with one neuron per class."""
+    output layer with one neuron per class. ``P_first`` (None: P) bounds the first layer's weights
+    and biases; :meth:`layer_P` gives any layer's bound (l = 1 the first, as in the formulation)."""
 
     weights: list[np.ndarray]
     biases: list[np.ndarray]
@@ -75,25 +78,36 @@ class IntegerNetwork:
     preprocessing: dict[str, Any] | None = None
     training: dict[str, Any] = field(default_factory=dict)
     tie_seed: int = 0
+    P_first: int | None = None
 
     def __post_init__(self) -> None:
         self.weights = [np.asarray(np.rint(w), dtype=np.int64) for w in self.weights]
         self.biases = [np.asarray(np.rint(b), dtype=np.int64).reshape(-1) for b in self.biases]
         if len(self.weights) != len(self.biases) or not self.weights:
             raise ModelFileError("a network needs one bias vector per weight matrix and at least one layer")
+        if self.P_first is not None:
+            integral = isinstance(self.P_first, (int, np.integer)) and not isinstance(self.P_first, bool)
+            if not integral or self.P_first < 1:
+                raise ModelFileError(f"P_first must be an integer >= 1 or None, got {self.P_first!r}")
+            self.P_first = int(self.P_first)
         for l, (w, b) in enumerate(zip(self.weights, self.biases)):
             if w.ndim != 2 or w.shape[1] != b.shape[0]:
                 raise ModelFileError(f"layer {l}: weights {w.shape} do not match biases {b.shape}")
             if l and w.shape[0] != self.weights[l - 1].shape[1]:
                 raise ModelFileError(f"layer {l} takes {w.shape[0]} inputs but layer {l - 1} has {self.weights[l - 1].shape[1]} outputs")
-            if np.abs(w).max(initial=0) > self.P or np.abs(b).max(initial=0) > self.P:
-                raise ModelFileError(f"layer {l} has a weight or bias outside [-P, P] = [-{self.P}, {self.P}]")
+            bound, name = self.layer_P(l + 1), "P_first" if l == 0 and self.P_first is not None else "P"
+            if np.abs(w).max(initial=0) > bound or np.abs(b).max(initial=0) > bound:
+                raise ModelFileError(f"layer {l} has a weight or bias outside [-{name}, {name}] = [-{bound}, {bound}]")
         if not self.classes:
             self.classes = list(range(self.n_outputs))
         if len(self.classes) != self.n_outputs:
             raise ModelFileError(f"{len(self.classes)} classes but {self.n_outputs} output neurons")
 
     # ------------------------------------------------------------------ shape
+    def layer_P(self, l: int) -> int:
+        """P_l, the bound of layer l's weights and biases (l = 1 the first layer): P_first or P."""
+        return layer_P(self.P, self.P_first, l)
+
     @property
     def n_inputs(self) -> int:
         return int(self.weights[0].shape[0])
@@ -190,10 +204,13 @@ class IntegerNetwork:
 
     # ------------------------------------------------------------- save/load
     def to_dict(self) -> dict[str, Any]:
+        """The model file's fields; ``P_first`` only when set (files without it mean P everywhere)."""
+        first = {} if self.P_first is None else {"P_first": int(self.P_first)}
         return {
             "format": FORMAT_NAME,
             "version": FORMAT_VERSION,
             "P": int(self.P),
+            **first,
             "layers": [
                 {"weights": w.tolist(), "biases": b.tolist()} for w, b in zip(self.weights, self.biases)
             ],
@@ -248,14 +265,16 @@ class IntegerNetwork:
         return np.concatenate([w.ravel() for w in self.weights] + [b.ravel() for b in self.biases])
 
     @classmethod
-    def from_vector(cls, vector, layer_sizes, P: int, **meta: Any) -> "IntegerNetwork":
+    def from_vector(cls, vector, layer_sizes, P: int, P_first: int | None = None, **meta: Any) -> "IntegerNetwork":
         """Inverse of :meth:`to_vector` for ``layer_sizes`` (inputs, hidden..., outputs); values are
-        rounded to integers and clipped to [-P, P]; ``meta`` goes to the constructor."""
-        vector = np.clip(np.rint(np.asarray(vector, dtype=float)), -P, P).astype(np.int64)
+        rounded to integers and clipped to each layer's [-P_l, P_l]; ``meta`` goes to the constructor."""
         sizes = [int(s) for s in layer_sizes]
         shapes = list(zip(sizes[:-1], sizes[1:]))
+        vector = np.rint(np.asarray(vector, dtype=float))
         if vector.size != sum(a * b + b for a, b in shapes):
             raise ValueError(f"a weight vector of {vector.size} values does not fit layer sizes {sizes}")
+        vector = np.clip(vector, -parameter_bounds(sizes, P, P_first), parameter_bounds(sizes, P, P_first))
+        vector = vector.astype(np.int64)
         weights, pos = [], 0
         for a, b in shapes:
             weights.append(vector[pos : pos + a * b].reshape(a, b))
@@ -264,7 +283,16 @@ class IntegerNetwork:
         for _, b in shapes:
             biases.append(vector[pos : pos + b])
             pos += b
-        return cls(weights=weights, biases=biases, P=P, **meta)
+        return cls(weights=weights, biases=biases, P=P, P_first=P_first, **meta)
+
+
+def parameter_bounds(layer_sizes, P: int, P_first: int | None = None) -> np.ndarray:
+    """P_l of every entry of the canonical weight vector (:meth:`IntegerNetwork.to_vector` order)."""
+    sizes = [int(s) for s in layer_sizes]
+    shapes = list(zip(sizes[:-1], sizes[1:]))
+    weights = [np.full(a * b, layer_P(P, P_first, l)) for l, (a, b) in enumerate(shapes, start=1)]
+    biases = [np.full(b, layer_P(P, P_first, l)) for l, (_, b) in enumerate(shapes, start=1)]
+    return np.concatenate(weights + biases).astype(np.int64)
 
 
 def _jsonable(obj: Any) -> Any:
@@ -307,25 +335,28 @@ def _int_field(value: Any, where: str, lo: int, hi: int) -> int:
     return int(value)
 
 
-def _int_vector(values: Any, where: str, P: int) -> np.ndarray:
-    """A non-empty JSON list of integers in [-P, P] as int64; the message names the first bad entry."""
+def _int_vector(values: Any, where: str, P: int, name: str = "P") -> np.ndarray:
+    """A non-empty JSON list of integers in [-P, P] as int64; the message names the first bad entry
+    (``name``: the bound's name in it, P or P_first)."""
     if not isinstance(values, list) or not values:
         raise ModelFileError(f"malformed field {where}: must be a non-empty list of integers, got {_shown(values)}")
     if not all(_is_int(v) and -P <= v <= P for v in values):
         j, bad = next((j, v) for j, v in enumerate(values) if not (_is_int(v) and -P <= v <= P))
-        what = ("is outside [-P, P]" if _is_int(bad)
-                else "is not an integer (weights and biases are integers in [-P, P])")
+        what = (f"is outside [-{name}, {name}]" if _is_int(bad)
+                else f"is not an integer (weights and biases are integers in [-{name}, {name}])")
         raise ModelFileError(f"malformed field {where}[{j}]: {_shown(bad)} {what} = [-{P}, {P}]")
     return np.array(values, dtype=np.int64)
 
 
-def _checked_layers(layers: Any, P: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Weights (n_in, n_out) and biases (n_out,) of every layer; layer l takes layer l-1's outputs."""
+def _checked_layers(layers: Any, P: int, P_first: int | None = None) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Weights (n_in, n_out) and biases (n_out,) of every layer, each in [-P_l, P_l]; layer l takes
+    layer l-1's outputs."""
     if not isinstance(layers, list) or not layers:
         raise ModelFileError(f"malformed field layers: must be a non-empty list of layers, got {_shown(layers)}")
     weights, biases = [], []
     for l, layer in enumerate(layers):
         where = f"layers[{l}]"
+        bound, name = layer_P(P, P_first, l + 1), ("P_first" if l == 0 and P_first is not None else "P")
         if not isinstance(layer, dict) or "weights" not in layer or "biases" not in layer:
             raise ModelFileError(
                 f"malformed field {where}: must be an object with 'weights' and 'biases', got {_shown(layer)}")
@@ -333,8 +364,8 @@ def _checked_layers(layers: Any, P: int) -> tuple[list[np.ndarray], list[np.ndar
         if not isinstance(rows, list) or not rows:
             raise ModelFileError(
                 f"malformed field {where}.weights: must be a non-empty list of rows, got {_shown(rows)}")
-        w = [_int_vector(row, f"{where}.weights[{i}]", P) for i, row in enumerate(rows)]
-        b = _int_vector(layer["biases"], f"{where}.biases", P)
+        w = [_int_vector(row, f"{where}.weights[{i}]", bound, name) for i, row in enumerate(rows)]
+        b = _int_vector(layer["biases"], f"{where}.biases", bound, name)
         for i, row in enumerate(w):
             if len(row) != len(b):
                 raise ModelFileError(f"malformed field {where}.weights[{i}]: {len(row)} entries, "
@@ -384,8 +415,9 @@ def _checked_preprocessing(prep: Any, n_inputs: int) -> dict[str, Any] | None:
 
 def _checked_fields(d: Any) -> dict[str, Any]:
     """The constructor arguments of a model file's dict, every type and range checked exactly:
-    format and version, P an integer in [1, MAX_FILE_P], every weight and bias an integer in
-    [-P, P] (not a float, boolean or string), consistent layer shapes, one distinct class per
+    format and version, P (and P_first, if present and not null) an integer in [1, MAX_FILE_P],
+    every weight and bias an integer in [-P_l, P_l] (P_first for the first layer; not a float,
+    boolean or string), consistent layer shapes, one distinct class per
     output, preprocessing, training a dict, tie_seed an integer in [0, 2^63 - 1]. Errors name the
     JSON path of the bad value, e.g. ``layers[0].weights[3][1]``."""
     if not isinstance(d, dict) or d.get("format") != FORMAT_NAME:
@@ -396,7 +428,8 @@ def _checked_fields(d: Any) -> dict[str, Any]:
         if key not in d:
             raise ModelFileError(f"model file is missing or has a malformed field: {key!r} is missing")
     P = _int_field(d["P"], "P", 1, MAX_FILE_P)
-    weights, biases = _checked_layers(d["layers"], P)
+    P_first = None if d.get("P_first") is None else _int_field(d["P_first"], "P_first", 1, MAX_FILE_P)
+    weights, biases = _checked_layers(d["layers"], P, P_first)
     training = d.get("training")
     if training is not None and not isinstance(training, dict):
         raise ModelFileError(f"malformed field: 'training' must be a dict, got {type(training).__name__}")
@@ -404,6 +437,7 @@ def _checked_fields(d: Any) -> dict[str, Any]:
         "weights": weights,
         "biases": biases,
         "P": P,
+        "P_first": P_first,
         "classes": _checked_classes(d.get("classes"), len(biases[-1])),
         "preprocessing": _checked_preprocessing(d.get("preprocessing"), len(weights[0])),
         "training": training or {},

@@ -4,6 +4,8 @@
     score scale   S = P (H + 1) / 2             eq. (1): yhat = s / S in [-2, 2]
     threshold     T = ceil(m S)                 z = Y yhat >= m  <=>  Y s >= T, since s is an integer
     MAX_P         weights and biases in {-P..P} with P <= MAX_P (why: docs/formulation.md, "Limits")
+    layer bound   P_l = P_first for l = 1 (the first layer's weights and biases) when P_first is set,
+                  else P; every later layer, the output layer included, keeps P (so S and B stay on P)
 """
 
 from __future__ import annotations
@@ -32,15 +34,28 @@ MAX_HINGE_BREAKPOINTS = 513
 PAPER_BIG_M = 1000.0
 
 
-def check_P(P: Any) -> int:
-    """P as an int, or one clear ModelConfigError."""
+def check_P(P: Any, name: str = "P") -> int:
+    """P as an int, or one clear ModelConfigError (``name``: how the message calls it)."""
     if isinstance(P, bool) or not isinstance(P, (int, np.integer)) or P < 1:
-        raise ModelConfigError(f"P must be an integer >= 1, got {P!r}")
+        raise ModelConfigError(f"{name} must be an integer >= 1, got {P!r}")
     if P > MAX_P:
         raise ModelConfigError(
-            f"P must be at most {MAX_P} (weights in {{-P..P}}; larger P breaks the big-M rows' exactness "
-            f"at 1e-9 tolerances, see docs/formulation.md), got {P}")
+            f"{name} must be at most {MAX_P} (weights in {{-{name}..{name}}}; larger values break the big-M "
+            f"rows' exactness at 1e-9 tolerances, see docs/formulation.md), got {P}")
     return int(P)
+
+
+def check_P_first(P_first: Any) -> int | None:
+    """P_first as an int (the first layer's bound), None (P everywhere), or one clear ModelConfigError."""
+    return None if P_first is None else check_P(P_first, "P_first")
+
+
+def layer_P(P: int, P_first: int | None, layer: int) -> int:
+    """The bound P_l of layer ``layer`` (1-based, the formulation's l): weights and biases of layer l
+    are integers in [-P_l, P_l]; P_1 = P_first when set, every other P_l = P."""
+    if layer < 1:
+        raise ValueError(f"layers are numbered from 1, got {layer}")
+    return int(P_first) if layer == 1 and P_first is not None else int(P)
 
 
 def score_bound(P: int, H: int) -> int:

@@ -29,7 +29,15 @@ from mipnn_pyomo.errors import ModelConfigError
 SELECT_METHODS = ("cv", "holdout")
 DEFAULT_FOLDS = 3
 HOLDOUT_FRACTION = 0.25
-GRID_KEYS = {"encoding": str, "thresholds": int, "recipe": str, "objective": str, "P": int, "hidden": int}
+def _p_first_value(text: str) -> int | None:
+    """A grid value of P_first: "none" (P everywhere) or an integer."""
+    return None if text.lower() == "none" else int(text)
+
+
+GRID_KEYS = {"encoding": str, "thresholds": int, "recipe": str, "objective": str, "P": int,
+             "P_first": _p_first_value, "hidden": int}
+GRID_ALIASES = {"p_first": "P_first"}
+OPTIONAL_KEYS = {"P_first": None}  # keys a caller's defaults may leave out (their value then)
 # Share of the time limit spent on the selection's fits (the rest trains the final network).
 SELECTION_TIME_SHARE = 0.5
 
@@ -51,14 +59,15 @@ class Selection:
 
 
 def parse_grid(text: str) -> dict[str, list]:
-    """``"encoding=minmax,thermometer;recipe=paper,polish;P=1;hidden=4,16"`` -> {key: values}.
-    Keys: encoding, thresholds, recipe, objective, P, hidden (one width per value)."""
+    """``"encoding=minmax,thermometer;recipe=paper,polish;P=1;p_first=none,3,7;hidden=4,16"`` ->
+    {key: values}. Keys: encoding, thresholds, recipe, objective, P, P_first (also p_first; "none"
+    or an integer), hidden (one width per value)."""
     grid: dict[str, list] = {}
     for part in (p.strip() for p in str(text).split(";")):
         if not part:
             continue
         key, sep, values = part.partition("=")
-        key = key.strip()
+        key = GRID_ALIASES.get(key.strip(), key.strip())
         if not sep or key not in GRID_KEYS:
             raise ModelConfigError(f"selection grid: expected KEY=v1,v2 with KEY in {', '.join(GRID_KEYS)}, "
                                    f"got {part!r}")
@@ -77,7 +86,8 @@ def candidates(grid: dict[str, Sequence], defaults: dict[str, Any]) -> list[dict
     unknown = [k for k in grid if k not in GRID_KEYS]
     if unknown:
         raise ModelConfigError(f"selection grid: unknown key(s) {', '.join(unknown)}")
-    lists = [list(grid[k]) if k in grid else [defaults[k]] for k in keys]
+    lists = [list(grid[k]) if k in grid else [defaults.get(k, OPTIONAL_KEYS[k]) if k in OPTIONAL_KEYS else defaults[k]]
+             for k in keys]
     return [dict(zip(keys, combo)) for combo in itertools.product(*lists)]
 
 
@@ -126,9 +136,11 @@ def split_time_limit(time_limit: float | None, n_fits: int) -> tuple[float | Non
 
 
 def candidate_train_kwargs(cand: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
-    """``train_network`` keyword arguments for a candidate: its objective, P, width (one hidden
-    layer) and recipe over ``base`` ("paper" is passed only when the API takes recipes)."""
+    """``train_network`` keyword arguments for a candidate: its objective, P, P_first, width (one
+    hidden layer) and recipe over ``base`` ("paper" is passed only when the API takes recipes)."""
     kwargs = {**base, "objective": cand["objective"], "P": int(cand["P"]), "hidden": (int(cand["hidden"]),)}
+    if cand.get("P_first") is not None or "P_first" in base:
+        kwargs["P_first"] = cand.get("P_first")
     if cand.get("recipe", "paper") != "paper" or "recipe" in base:
         kwargs["recipe"] = cand["recipe"]
     return kwargs
@@ -144,7 +156,8 @@ def select_on_dataset(dataset, n_train: int, seed: int, grid: dict[str, Sequence
     pre = dataset.preprocessor
     defaults = {"encoding": pre.numeric_encoding, "thresholds": _thresholds_of(dataset),
                 "recipe": train_kwargs.get("recipe", "paper"), "objective": train_kwargs.get("objective", "sat-margin"),
-                "P": train_kwargs.get("P", 1), "hidden": tuple(train_kwargs.get("hidden", (16,)))[0]}
+                "P": train_kwargs.get("P", 1), "P_first": train_kwargs.get("P_first"),
+                "hidden": tuple(train_kwargs.get("hidden", (16,)))[0]}
     grid_list = candidates(grid, defaults)
     variants: dict[tuple, Any] = {}
 

@@ -138,6 +138,7 @@ class TrainResult:
         out = {
             "objective": self.objective,
             "P": d.P,
+            "P_first": d.P_first,
             "hidden": list(d.hidden),
             "n_train": d.n_samples,
             "status": self.status,
@@ -174,13 +175,13 @@ def _warm_start(warm_start, instance: TrainingInstance, *, seed: int, time_limit
 
         gd = train_gd(data.X, data.y, data.n_classes, hidden=tuple(data.hidden), P=data.P, seed=seed,
                       target_accuracy=None, time_limit=min(30.0, time_limit or 30.0),
-                      margin=instance.options.margin)
+                      margin=instance.options.margin, P_first=data.P_first)
         start_network, warm_info = gd.network, {"method": "gd", "gd_runtime_s": gd.runtime_s}
     else:
         start_network, warm_info = warm_start, {"method": "network"}
     if (start_network.hidden != list(data.hidden) or start_network.n_inputs != data.n_features
-            or start_network.P != data.P):
-        raise ModelConfigError("the warm-start network's architecture or P differs from the one being trained")
+            or start_network.P != data.P or start_network.layer_P(1) != data.layer_P(1)):
+        raise ModelConfigError("the warm-start network's architecture, P or P_first differs from the one being trained")
     warm_info["train_accuracy"] = start_network.accuracy(data.X, data.y)
     warm_info["objective_value"] = instance.evaluate(start_network)
     return start_network, warm_info
@@ -210,6 +211,7 @@ def train_network(
     heuristic: bool = True,
     recipe: str | Recipe = DEFAULT_RECIPE,
     lexicographic: str = "auto",
+    P_first: int | None = None,
 ) -> TrainResult:
     """Train an integer network on (X, y) by one MIP, or by a recipe's sequence of MIPs.
 
@@ -220,7 +222,8 @@ def train_network(
     ``recipe`` (a name of :data:`mipnn_pyomo.recipes.RECIPES` or a Recipe): ``"paper"`` is one MIP
     that stops at the first network with ``target_accuracy``; the others run their stages in the
     one ``time_limit`` (recipes.py). A structure objective (min-weight, min-neurons, neuron-margin)
-    under "paper" is one MIP with the accuracy floor ceil(target N) as a constraint.
+    under "paper" is one MIP with the accuracy floor ceil(target N) as a constraint. ``P_first``
+    (None: P) bounds the first layer's weights and biases (formulation.py).
     ``lexicographic`` ("sequence", "gurobi", "auto"): how a lexicographic recipe (``bemi``) runs,
     as its sequence of MIPs or as one model of Gurobi's multi-objective optimisation (lexicographic.py)."""
     from mipnn_pyomo.lexicographic import check_mode
@@ -235,7 +238,7 @@ def train_network(
     y_arr = np.asarray(y)
     if n_classes is None:
         n_classes = int(y_arr.max()) + 1 if y_arr.size and np.issubdtype(y_arr.dtype, np.integer) else 2
-    data = ProblemData(X, y_arr, n_classes, hidden, P, decimals)
+    data = ProblemData(X, y_arr, n_classes, hidden, P, decimals, P_first)
     options = SolveOptions.from_mapping(
         solver_options,
         time_limit=time_limit,
@@ -558,7 +561,8 @@ class TrainingRecord:
         out = self.result.summary() if self.result is not None else {"objective_bound": None, "gap": None}
         out.update(self.details)
         out.update(
-            method=self.method, objective=self.objective, P=self.network.P, hidden=self.network.hidden,
+            method=self.method, objective=self.objective, P=self.network.P, P_first=self.network.P_first,
+            hidden=self.network.hidden,
             n_train=self.n_train, seed=self.seed, dataset=self.dataset, status=self.status,
             target_reached=self.target_reached, train_accuracy=self.train_accuracy, test_accuracy=self.test_accuracy,
             build_s=self.build_s, solve_s=self.solve_s, runtime_s=self.runtime_s, train_indices=self.train_indices,
@@ -582,7 +586,8 @@ def with_metadata(network: IntegerNetwork, *, classes: Sequence[Any], preprocess
             f"10^-{preprocessing.get('decimals', 4)}; train with decimals={preprocessing.get('decimals', 4)}"
         )
     return IntegerNetwork(network.weights, network.biases, network.P, classes=list(classes),
-                          preprocessing=preprocessing, training=dict(training), tie_seed=network.tie_seed)
+                          preprocessing=preprocessing, training=dict(training), tie_seed=network.tie_seed,
+                          P_first=network.P_first)
 
 
 def mip_outcome(result: TrainResult) -> dict[str, Any]:
@@ -655,7 +660,7 @@ def train_on_dataset(dataset, n_train: int, seed: int = 0, **kwargs) -> Training
 
 def train_gd_on_dataset(dataset, n_train: int, seed: int = 0, *, hidden: Sequence[int] = (16,), P: int = 1,
                         target_accuracy: float | None = 0.9, time_limit: float | None = 60.0,
-                        **gd_options) -> TrainingRecord:
+                        **gd_options) -> TrainingRecord:  # gd_options may hold P_first
     """The gradient-descent baseline (:func:`mipnn_pyomo.gd.train_gd`, with ``gd_options``) on the
     same rows ``train_on_dataset`` draws."""
     from mipnn_pyomo.gd import train_gd

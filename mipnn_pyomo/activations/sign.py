@@ -2,14 +2,16 @@
 constants and start values, in one place.
 
     variables   u[l,j,k] in {0, 1}, h = 2u - 1 (hidden layers l < L);
-                c[l,i,j,k] in [-P, P], the product h[l-1,i,k] w[l,i,j] (layers l >= 2)
+                c[l,i,j,k] in [-P, P], the product h[l-1,i,k] w[l,i,j] (layers l >= 2, whose
+                weights keep P even when the first layer has its own P_first)
     products    eqs. (5)-(8):  c - w <= 2P(1 - u),  w - c <= 2P(1 - u),  c + w <= 2P u,  -c - w <= 2P u
     sign rule   (no number in the paper; labelled (S1), (S2) here)
                 (S1) u = 1 => a >= 0      big-M:  a >= -M (1 - u)
                 (S2) u = 0 => a <= -eps   big-M:  a <= -eps + (M + eps) u
     encodings   "bigm": the two rows directly; "gdp": a pyomo.gdp disjunction
                 [u = 1, a >= 0] v [u = 0, a <= -eps], rewritten by gdp.bigm with the same M
-    constants   layer 1: M_k = P (sum_i |x_ki| + 1), eps = 10^-d (the input grid step);
+    constants   layer 1: M_k = P_1 (sum_i |x_ki| + 1), eps = 10^-d (the input grid step), where
+                P_1 = P_first when set, else P (|a| <= P_1 (sum_i |x_ki| + 1) for |w|, |b| <= P_1);
                 layers >= 2: M = P (n_{l-1} + 1), eps = 1 (integer pre-activations);
                 variant "paper": M = PAPER_BIG_M and eps = 10^-d everywhere
     start       u = [h > 0], c = h w, from the forward pass
@@ -166,14 +168,16 @@ def add_rows(m, encoding: str) -> None:
 
 
 def model_data(data, options, one_sided: bool) -> dict:
-    """M_first, M_layer, eps_layer (see the module docstring) and product_side (one-sided output
-    products where ``one_sided``, the objective allowing it and the variant being ``tight``)."""
+    """M_first, M_layer, eps_layer (see the module docstring: M_first uses P_1 = ``data.layer_P(1)``,
+    M_layer P) and product_side (one-sided output products where ``one_sided``, the objective
+    allowing it and the variant being ``tight``)."""
     X, P, sizes = data.X, data.P, data.layer_sizes
+    P_1 = data.layer_P(1) if hasattr(data, "layer_P") else P
     L = len(sizes) - 1
     samples = range(data.n_samples)
     paper = options.variant == "paper"
     d = {
-        "M_first": {k: (PAPER_BIG_M if paper else float(P * (np.abs(X[k]).sum() + 1))) for k in samples},
+        "M_first": {k: (PAPER_BIG_M if paper else float(P_1 * (np.abs(X[k]).sum() + 1))) for k in samples},
         "M_layer": {l: (PAPER_BIG_M if paper else float(P * (sizes[l - 1] + 1))) for l in range(1, L + 1)},
         # Layers >= 2 sum integers, so a < 0 means a <= -1; the paper's model keeps one generic eps.
         "eps_layer": {l: (data.eps if (l == 1 or paper) else 1.0) for l in range(1, L + 1)},

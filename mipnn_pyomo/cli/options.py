@@ -143,13 +143,21 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
                    help="all four product rows in the output layer (default: one-sided where the objective allows)")
 
 
+def add_p_first_argument(p: argparse.ArgumentParser) -> None:
+    """--p-first N: the first layer's weights and biases in {-N..N}, every other layer in {-P..P}."""
+    p.add_argument("--p-first", dest="p_first", type=int, default=None, metavar="N",
+                   help="first layer's weights and biases in {-N..N} (thresholds inside a min-max feature's "
+                        "range with P = 1); other layers keep --P (default: --P everywhere)")
+
+
 def add_selection_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model selection (on the training rows only)")
     g.add_argument("--select", choices=["cv", "holdout"], default=None,
                    help="choose among --select-grid by k-fold cross-validation or a 25%% validation split of the "
                         "training rows, then train the choice on all of them (the choice and scores go in the model)")
     g.add_argument("--select-grid", metavar="SPEC", default=DEFAULT_SELECT_GRID,
-                   help="KEY=v1,v2;... over encoding, thresholds, recipe, objective, P, hidden; keys not listed "
+                   help="KEY=v1,v2;... over encoding, thresholds, recipe, objective, P, p_first (none or N), hidden; "
+             "keys not listed "
                         f"come from the other flags ({DEFAULT_SELECT_GRID!r})")
     g.add_argument("--folds", type=number(int, "--folds", 2, 20), default=3, help="folds of --select cv (3)")
 
@@ -260,6 +268,7 @@ def train_kwargs_from_args(args, progress=None) -> dict[str, Any]:
     return dict(
         hidden=tuple(args.hidden),
         P=args.P,
+        P_first=getattr(args, "p_first", None),
         objective=args.objective,
         solver=args.solver,
         time_limit=args.time_limit,

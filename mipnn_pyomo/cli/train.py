@@ -12,6 +12,7 @@ from mipnn_pyomo.cli.batch import add_batch_arguments, resolve_batch_defaults, t
 from mipnn_pyomo.cli.options import (
     add_data_arguments,
     add_model_arguments,
+    add_p_first_argument,
     add_selection_arguments,
     add_recipe_argument,
     add_solver_arguments,
@@ -28,6 +29,7 @@ def add_parsers(sub) -> None:
                    help="mip (default) or gd: the BinaryNet-style gradient-descent baseline, same architecture")
     add_data_arguments(p)
     add_model_arguments(p)
+    add_p_first_argument(p)
     add_recipe_argument(p)
     add_solver_arguments(p)
     add_selection_arguments(p)
@@ -59,7 +61,11 @@ def _check_before_training(args) -> None:
     from mipnn_pyomo.outputs import check_writable
     from mipnn_pyomo.solvers import get_solver
 
-    validate_architecture(args.hidden, args.P)
+    validate_architecture(args.hidden, args.P, getattr(args, "p_first", None))
+    if getattr(args, "p_first", None) is not None and args.batch_size is not None:
+        from mipnn_pyomo.errors import ModelConfigError
+
+        raise ModelConfigError("--p-first is not supported with --batch-size (batch MIPs use --P everywhere)")
     if getattr(args, "select", None) and (args.method == "gd" or args.batch_size is not None):
         from mipnn_pyomo.errors import ModelConfigError
 
@@ -89,7 +95,8 @@ def cmd_train(args) -> int:
         return train_batch(args, dataset)
     if talk:
         recipe = "" if args.recipe == "paper" else f", recipe {args.recipe}"
-        print(f"training {args.objective}{recipe} (P={args.P}, hidden={list(args.hidden)}) on {args.n_train} rows of "
+        p_first = "" if args.p_first is None else f", P_first={args.p_first}"
+        print(f"training {args.objective}{recipe} (P={args.P}{p_first}, hidden={list(args.hidden)}) on {args.n_train} rows of "
               f"{dataset.name} with {args.solver}; target training accuracy {describe_target(args.target_accuracy)}",
               file=sys.stderr)
     run = _train_mip(args, dataset, seed, progress_printer() if talk else None)
@@ -179,7 +186,7 @@ def _train_gd(args, dataset) -> int:
 
     record = train_gd_on_dataset(dataset, args.n_train, sample_seed(args), hidden=args.hidden, P=args.P,
                                  target_accuracy=args.target_accuracy, time_limit=args.time_limit or 60.0,
-                                 margin=args.margin)
+                                 margin=args.margin, P_first=args.p_first)
     network, s = record.network, record.summary()
     if args.out:
         network.save(args.out)

@@ -145,4 +145,5 @@ class IncumbentImprover:
         majority = int(np.bincount(d.y, minlength=d.n_classes).argmax())
         biases[-1][:] = -1
         biases[-1][majority] = 1
-        return IntegerNetwork(weights, biases, d.P, preprocessing={"decimals": d.decimals})
+        return IntegerNetwork(weights, biases, d.P, preprocessing={"decimals": d.decimals},
+                              P_first=getattr(d, "P_first", None))

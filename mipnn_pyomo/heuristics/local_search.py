@@ -1,6 +1,7 @@
 """A primal heuristic: integer local search on a network, by forward pass.
 
-Given an incumbent network, try every single-parameter change w -> v (v in {-P..P}, all v at once,
+Given an incumbent network, try every single-parameter change w -> v (v in {-P_l..P_l} of the
+parameter's layer l: P_first for the first layer when set, else P; all v at once,
 in chunks that bound memory at large P) and keep the best improving one, parameter by parameter
 in a seeded random order, until a full pass finds no improvement, the time budget ends or
 ``stop()`` holds (checked between chunks). The score is the training objective evaluated by its
@@ -125,16 +126,17 @@ def guided_local_search(network, X, score: ScoreFunction, guide: ScoreFunction, 
 
 def pair_outputs(network: IntegerNetwork) -> IntegerNetwork:
     """A two-output network whose outputs always have exactly one non-negative: output 0 keeps the
-    decision s0 - s1 (clipped to [-P, P]) and output 1 = -output 0 - 1, so s0 >= 0 <=> s1 <= -1."""
-    P = network.P
+    decision s0 - s1 (clipped to the output layer's [-P, P]) and output 1 = -output 0 - 1, so
+    s0 >= 0 <=> s1 <= -1."""
+    P = network.layer_P(len(network.weights))
     W = [w.copy() for w in network.weights]
     B = [b.copy() for b in network.biases]
     w_out = np.clip(W[-1][:, 0] - W[-1][:, 1], -P, P)
     b0 = int(np.clip(B[-1][0] - B[-1][1], -P, P - 1))
     W[-1] = np.stack([w_out, -w_out], axis=1)
     B[-1] = np.array([b0, -b0 - 1])
-    return IntegerNetwork(W, B, P, classes=list(network.classes), preprocessing=network.preprocessing,
-                          training=dict(network.training), tie_seed=network.tie_seed)
+    return IntegerNetwork(W, B, network.P, classes=list(network.classes), preprocessing=network.preprocessing,
+                          training=dict(network.training), tie_seed=network.tie_seed, P_first=network.P_first)
 
 
 class _SearchState:
@@ -201,7 +203,12 @@ class _SearchState:
     def result(self) -> IntegerNetwork:
         n = self.network
         return IntegerNetwork(self.W, self.B, n.P, classes=list(n.classes), preprocessing=n.preprocessing,
-                              training=dict(n.training), tie_seed=n.tie_seed)
+                              training=dict(n.training), tie_seed=n.tie_seed, P_first=n.P_first)
+
+    def values(self, kind: str, first: np.ndarray, later: np.ndarray) -> np.ndarray:
+        """The candidate values of a parameter: ``first`` ({-P_1..P_1}) for the first layer's
+        ("w1", "b1"), ``later`` ({-P..P}) for the output layer's."""
+        return first if kind in ("w1", "b1") else later
 
 
 def _best_move(state: _SearchState, param, values: np.ndarray, score: ScoreFunction, best: float,
@@ -243,7 +250,8 @@ def local_search(
     t_end = time.perf_counter() + time_budget
     rng = np.random.default_rng(seed)
     state = _SearchState(network, X, fixed_zero_inputs)
-    values = np.arange(-network.P, network.P + 1)
+    later = np.arange(-network.P, network.P + 1)  # the output layer's range (every layer after the first)
+    first = np.arange(-network.layer_P(1), network.layer_P(1) + 1)
     S0 = state.S.copy()
     best = float(score(state.S))
     stop = stop or (lambda: False)
@@ -256,7 +264,8 @@ def local_search(
             if halt() or (improved and reached()):
                 improved = improved and not reached()
                 break
-            found, best = _best_move(state, state.params[k], values, score, best, halt)
+            param = state.params[k]
+            found, best = _best_move(state, param, state.values(param[0], first, later), score, best, halt)
             if found is not None:
                 state.apply(*state.params[k], *found)
                 improved = True

@@ -14,12 +14,12 @@ from typing import Callable
 
 import numpy as np
 
-from mipnn_pyomo.network import IntegerNetwork
+from mipnn_pyomo.network import IntegerNetwork, parameter_bounds
 
 
 def _copy(network: IntegerNetwork, weights, biases) -> IntegerNetwork:
     return IntegerNetwork([w.copy() for w in weights], [b.copy() for b in biases], network.P,
-                          preprocessing=network.preprocessing, tie_seed=network.tie_seed)
+                          preprocessing=network.preprocessing, tie_seed=network.tie_seed, P_first=network.P_first)
 
 
 def _deadline(time_limit: float | None) -> Callable[[], bool]:
@@ -80,12 +80,13 @@ def coordinate_search(network: IntegerNetwork, value: Callable[[IntegerNetwork],
                       seed: int = 0, time_limit: float | None = None, sweeps: int = 3) -> tuple[IntegerNetwork, int]:
     """(network, changes): first-improvement search over single parameters for any objective of
     the network (e.g. neuron-margin): each parameter, in a seeded order, is tried at every other
-    value of [-P, P] and kept there when ``better(value(new), value(old))`` and ``keeps(new)``;
+    value of its layer's [-P_l, P_l] and kept there when ``better(value(new), value(old))`` and ``keeps(new)``;
     up to ``sweeps`` passes while one improves."""
     sizes = [network.n_inputs, *network.hidden, network.n_outputs]
     vector = network.to_vector().copy()
-    rebuild = lambda v: IntegerNetwork.from_vector(v, sizes, network.P, preprocessing=network.preprocessing,  # noqa: E731
-                                                   tie_seed=network.tie_seed)
+    rebuild = lambda v: IntegerNetwork.from_vector(v, sizes, network.P, network.P_first,  # noqa: E731
+                                                   preprocessing=network.preprocessing, tie_seed=network.tie_seed)
+    bounds = parameter_bounds(sizes, network.P, network.P_first)
     rng = np.random.default_rng(seed)
     over, changes, best = _deadline(time_limit), 0, value(network)
     for _ in range(sweeps):
@@ -94,7 +95,7 @@ def coordinate_search(network: IntegerNetwork, value: Callable[[IntegerNetwork],
             if over():
                 return rebuild(vector), changes
             kept = vector[pos]
-            for candidate in range(-network.P, network.P + 1):
+            for candidate in range(-int(bounds[pos]), int(bounds[pos]) + 1):
                 if candidate == kept:
                     continue
                 vector[pos] = candidate

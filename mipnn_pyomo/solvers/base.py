@@ -337,7 +337,8 @@ class IncumbentMonitor:
 
 def network_from_vector(data, vector) -> IntegerNetwork:
     """The network of a canonical weight vector (:meth:`IntegerNetwork.to_vector` order)."""
-    return IntegerNetwork.from_vector(vector, data.layer_sizes, data.P, preprocessing={"decimals": data.decimals})
+    return IntegerNetwork.from_vector(vector, data.layer_sizes, data.P, getattr(data, "P_first", None),
+                                      preprocessing={"decimals": data.decimals})
 
 
 def load_solution(instance, solution: ComponentMap) -> None:
