@@ -52,9 +52,10 @@ OBJECTIVE_VARIABLE = MappingProxyType({"max-correct": "o", "min-hinge": "t", "sa
 
 def supports(data: ProblemData, objective: str, options: FormulationOptions, holds=()) -> bool:
     """Whether :func:`matrix_rows` writes every row of this instance: the sign activation in the
-    "bigm" encoding, a score objective, no held values, one P for every layer."""
+    "bigm" encoding, a score objective, no held values (P_first: its bounds and first-layer big-M
+    are read from the Pyomo model and its data like every other constant)."""
     return (objective in SCORE_OBJECTIVES and not tuple(holds) and options.activation == "sign"
-            and options.encoding == "bigm" and getattr(data, "P_first", None) is None)
+            and options.encoding == "bigm")
 
 
 def use_numpy_rows(rows: str, data: ProblemData, objective: str, options: FormulationOptions, holds=()) -> bool:
@@ -67,7 +68,7 @@ def use_numpy_rows(rows: str, data: ProblemData, objective: str, options: Formul
     ok = supports(data, objective, options, holds)
     if rows == "numpy" and not ok:
         raise ModelConfigError(f"numpy rows support the sign activation with the bigm encoding and the objectives "
-                               f"{', '.join(SCORE_OBJECTIVES)} without held values or P_first; use rows='pyomo'")
+                               f"{', '.join(SCORE_OBJECTIVES)} without held values; use rows='pyomo'")
     return ok
 
 

@@ -106,6 +106,16 @@ def test_numpy_rows_equal_pyomo_rows_for_each_option(objective, options):
     assert_same_standard_form(numpy_sf, pyomo_sf)
 
 
+@pytest.mark.parametrize("objective", OBJECTIVES)
+@pytest.mark.parametrize("hidden", [(3,), (3, 2)])
+def test_numpy_rows_equal_pyomo_rows_with_a_larger_first_layer_P(objective, hidden):
+    base = random_data(2, hidden, 1, seed=5)
+    data = ProblemData(base.X, base.y, 2, hidden, 1, decimals=2, P_first=4)
+    instance, numpy_sf, pyomo_sf = both_forms(data, objective, FormulationOptions())
+    assert_same_standard_form(numpy_sf, pyomo_sf)
+    assert numpy_sf.col_upper[[v.name.startswith("w[1,") for v in numpy_sf.columns]].max() == 4
+
+
 def test_unsupported_instances_fall_back_or_fail_clearly():
     data = random_data(2, (3,), 1)
     assert build_instance(data, "sat-margin", FormulationOptions(encoding="gdp"), rows="auto").matrix is None
