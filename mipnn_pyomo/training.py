@@ -163,20 +163,56 @@ class TrainResult:
         return out
 
 
+START_TARGET = "start"  # target_accuracy: the warm start's own training accuracy
+
+
+@dataclass(frozen=True)
+class PreparedStart:
+    """A warm start already made (for ``target_accuracy="start"``): the network and its record."""
+
+    network: IntegerNetwork
+    info: dict
+
+
+def _gd_start(data: ProblemData, margin: float, seed: int, time_limit: float | None) -> PreparedStart:
+    """The GD network used as MIP start (limit min(30 s, the run's))."""
+    from mipnn_pyomo.gd import train_gd
+
+    gd = train_gd(data.X, data.y, data.n_classes, hidden=tuple(data.hidden), P=data.P, seed=seed,
+                  target_accuracy=None, time_limit=min(30.0, time_limit or 30.0), margin=margin, P_first=data.P_first)
+    return PreparedStart(gd.network, {"method": "gd", "gd_runtime_s": gd.runtime_s})
+
+
+def _start_target(target_accuracy, warm_start, data: ProblemData, formulation, seed: int, time_limit):
+    """(target accuracy, warm start): ``target_accuracy="start"`` becomes the warm start's own
+    training accuracy (by forward pass), so every network the solver returns is at least as
+    accurate on the training rows as the start; other targets pass through unchanged."""
+    if not isinstance(target_accuracy, str):
+        return target_accuracy, warm_start
+    if target_accuracy != START_TARGET:
+        raise ModelConfigError(f"target accuracy must be a number in (0, 1], None or 'start', got {target_accuracy!r}")
+    if warm_start is None:
+        raise ModelConfigError("target accuracy 'start' needs a warm start (warm_start='gd' or a network)")
+    if isinstance(warm_start, str):
+        if warm_start != "gd":
+            raise ModelConfigError(f"unknown warm start {warm_start!r}; use 'gd' or pass an IntegerNetwork")
+        warm_start = _gd_start(data, (formulation or FormulationOptions()).margin, seed, time_limit)
+    network = warm_start.network if isinstance(warm_start, PreparedStart) else warm_start
+    return max(network.accuracy(data.X, data.y), 1.0 / data.n_samples), warm_start
+
+
 def _warm_start(warm_start, instance: TrainingInstance, *, seed: int, time_limit: float | None):
-    """(start network or None, warm-start info or None) for ``warm_start`` ("gd", a network, None)."""
+    """(start network or None, warm-start info or None) for ``warm_start`` ("gd", a network, a
+    :class:`PreparedStart`, None)."""
     data = instance.data
     if warm_start is None:
         return None, None
     if isinstance(warm_start, str):
         if warm_start != "gd":
             raise ModelConfigError(f"unknown warm start {warm_start!r}; use 'gd' or pass an IntegerNetwork")
-        from mipnn_pyomo.gd import train_gd
-
-        gd = train_gd(data.X, data.y, data.n_classes, hidden=tuple(data.hidden), P=data.P, seed=seed,
-                      target_accuracy=None, time_limit=min(30.0, time_limit or 30.0),
-                      margin=instance.options.margin, P_first=data.P_first)
-        start_network, warm_info = gd.network, {"method": "gd", "gd_runtime_s": gd.runtime_s}
+        warm_start = _gd_start(data, instance.options.margin, seed, time_limit)
+    if isinstance(warm_start, PreparedStart):
+        start_network, warm_info = warm_start.network, dict(warm_start.info)
     else:
         start_network, warm_info = warm_start, {"method": "network"}
     if (start_network.hidden != list(data.hidden) or start_network.n_inputs != data.n_features
@@ -200,7 +236,7 @@ def train_network(
     threads: int | None = None,
     mip_gap: float | None = None,
     seed: int | None = None,
-    target_accuracy: float | None = 0.9,
+    target_accuracy: float | str | None = 0.9,
     formulation: FormulationOptions | None = None,
     warm_start: IntegerNetwork | str | None = None,
     solver_options: dict[str, Any] | None = None,
@@ -222,7 +258,10 @@ def train_network(
     ``recipe`` (a name of :data:`mipnn_pyomo.recipes.RECIPES` or a Recipe): ``"paper"`` is one MIP
     that stops at the first network with ``target_accuracy``; the others run their stages in the
     one ``time_limit`` (recipes.py). A structure objective (min-weight, min-neurons, neuron-margin)
-    under "paper" is one MIP with the accuracy floor ceil(target N) as a constraint. ``P_first``
+    under "paper" is one MIP with the accuracy floor ceil(target N) as a constraint.
+    ``target_accuracy="start"``: the warm start's own training accuracy (it needs ``warm_start``;
+    with ``recipe="polish"`` the solver then improves sat-margin, margins or sparsity while the
+    training accuracy stays at least the start's). ``P_first``
     (None: P) bounds the first layer's weights and biases (formulation.py).
     ``lexicographic`` ("sequence", "gurobi", "auto"): how a lexicographic recipe (``bemi``) runs,
     as its sequence of MIPs or as one model of Gurobi's multi-objective optimisation (lexicographic.py)."""
@@ -239,18 +278,22 @@ def train_network(
     if n_classes is None:
         n_classes = int(y_arr.max()) + 1 if y_arr.size and np.issubdtype(y_arr.dtype, np.integer) else 2
     data = ProblemData(X, y_arr, n_classes, hidden, P, decimals, P_first)
+    start_target = isinstance(target_accuracy, str)
     options = SolveOptions.from_mapping(
         solver_options,
         time_limit=time_limit,
         threads=threads,
         mip_gap=mip_gap,
         seed=seed,
-        target_accuracy=target_accuracy,
+        target_accuracy=None if start_target else target_accuracy,
         verbose=verbose,
         progress=progress,
         heuristic=heuristic,
     )
     seed = 0 if options.seed is None else int(options.seed)
+    if start_target:
+        target, warm_start = _start_target(target_accuracy, warm_start, data, formulation, seed, options.time_limit)
+        options = replace(options, target_accuracy=target)
     size_check = SingleMIPSizeCheck(data.n_samples, data.n_features, data.hidden, data.n_classes, options.time_limit)
     if not plan.is_paper:
         _check_primary(plan, spec)
@@ -258,6 +301,8 @@ def train_network(
                             lexicographic=lexicographic).run(warm_start, t_start)
     else:
         trained = _single_solve(data, objective, solver_adapter, options, formulation, warm_start, strict, seed, t_start)
+    if start_target and trained.warm_start is not None:
+        trained.warm_start["target_accuracy"] = options.target_accuracy  # what "start" resolved to
     return size_check.after(trained, data.y)  # warns if no better than the majority class (points to --batch-size)
 
 

@@ -13,7 +13,7 @@ from mipnn_pyomo.cli.options import (
     positive_float,
     positive_int,
     seed_list,
-    target_accuracy,
+    target_number,
 )
 from mipnn_pyomo.errors import ModelConfigError
 
@@ -26,7 +26,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--solvers", default="highs,cbc,gurobi", help="comma-separated solvers")
     p.add_argument("--seeds", type=seed_list, default="0", help="comma-separated seeds, each in [0, 2^31) (0)")
     p.add_argument("--time-limit", type=positive_float, default=60.0, help="seconds per solve (60)")
-    p.add_argument("--target-accuracy", type=target_accuracy, default=0.9)
+    p.add_argument("--target-accuracy", type=target_number, default=0.9)
     p.add_argument("--threads", type=positive_int, default=None)
     p.add_argument("--format", choices=["table", "csv", "markdown"], default="table")
     p.add_argument("--out", metavar="FILE", help="also write the table here (checked before the first solve)")

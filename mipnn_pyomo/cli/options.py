@@ -46,7 +46,15 @@ def number(kind: type, what: str, low: float, high: float = math.inf, low_open: 
     return parse
 
 
-target_accuracy = number(float, "target accuracy", 0, 1, low_open=True, none_words=("none", "off", "optimal"))
+target_number = number(float, "target accuracy", 0, 1, low_open=True, none_words=("none", "off", "optimal"))
+
+
+def target_accuracy(text: str):
+    """--target-accuracy: a number in (0, 1], none/off/optimal, or "start" (the warm start's own
+    training accuracy, training.START_TARGET)."""
+    return "start" if text.strip().lower() == "start" else target_number(text)
+
+
 positive_float = number(float, "", 0, low_open=True)
 positive_int = number(int, "", 1)
 non_negative_int = number(int, "", 0)
@@ -183,7 +191,8 @@ def add_solver_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--solver", default=DEFAULT_SOLVER, help=f"{DEFAULT_SOLVER} (default) or another solver listed by `mipnn solvers`")
     g.add_argument("--time-limit", type=positive_float, default=None, help="seconds (none)")
     g.add_argument("--target-accuracy", type=target_accuracy, default=0.9,
-                   help="stop once the incumbent's training accuracy reaches this (0.9); 'none' solves to optimality")
+                   help="stop once the incumbent's training accuracy reaches this (0.9); 'none' solves to optimality; "
+                        "'start': the --warm-start network's own training accuracy")
     g.add_argument("--threads", type=positive_int, default=None, help="solver threads")
     g.add_argument("--mip-gap", type=non_negative_float, default=None, help="relative MIP gap to stop at")
     g.add_argument("--solver-options", metavar="FILE",
@@ -297,4 +306,6 @@ def recipe_from_args(args):
 
 def describe_target(target: float | None) -> str:
     """The accuracy target as a person reads it."""
+    if target == "start":
+        return "the warm start's own training accuracy"
     return "none (solve to optimality)" if target is None else f"{target:g}"

@@ -184,6 +184,10 @@ def _exit_code_of(solve, out: str | None, handed_on: list[int] = ()) -> int:
 def _train_gd(args, dataset) -> int:
     from mipnn_pyomo.training import train_gd_on_dataset
 
+    if args.target_accuracy == "start":
+        from mipnn_pyomo.errors import ModelConfigError
+
+        raise ModelConfigError("--target-accuracy start needs a MIP run with --warm-start (not --method gd)")
     record = train_gd_on_dataset(dataset, args.n_train, sample_seed(args), hidden=args.hidden, P=args.P,
                                  target_accuracy=args.target_accuracy, time_limit=args.time_limit or 60.0,
                                  margin=args.margin, P_first=args.p_first)
