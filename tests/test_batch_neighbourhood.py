@@ -9,9 +9,9 @@ import pytest
 
 from mipnn_pyomo.batch import BatchConfig, train_batched
 from mipnn_pyomo.batch.checkpoint import load_checkpoint
-from mipnn_pyomo.batch.neighbourhood import (NeighbourhoodTask, classify_rows, correct_mask, grid_inputs, neuron_view,
-                                             tie_thresholds, unpack)
-from mipnn_pyomo.batch.neighbourhood_mip import block_positions, build_model, row_data
+from mipnn_pyomo.batch.neighbourhood import (NeighbourhoodTask, block_positions, classify_rows, correct_mask,
+                                             grid_inputs, neuron_view, row_data, tie_thresholds, unpack)
+from mipnn_pyomo.batch.neighbourhood_mip import build_model
 from mipnn_pyomo.batch.vectors import from_vector, n_parameters
 from mipnn_pyomo.data import load_adult
 from mipnn_pyomo.errors import ModelConfigError

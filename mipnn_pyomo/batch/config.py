@@ -126,6 +126,16 @@ class BatchConfig:
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def batch_config_options(options: dict | None) -> dict:
+    """Extra BatchConfig fields given as a dict (the estimator's ``batch_options``), checked by name."""
+    options = dict(options or {})
+    names = {f.name for f in fields(BatchConfig)} - {"extra"}
+    unknown = sorted(set(options) - names)
+    if unknown:
+        raise ModelConfigError(f"unknown batch option(s) {', '.join(unknown)}; choose from {', '.join(sorted(names))}")
+    return options
+
+
 def _is_int(x: Any) -> bool:
     return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
 

@@ -176,3 +176,32 @@ class NeighbourhoodTask:
     margin: int  # thresholds = rule (correct)'s t + margin (0: the training accuracy)
     safe_correct: int  # training rows correct under every allowed move
     n_train: int
+
+
+def block_positions(sizes: list[int], neuron: int) -> dict[str, np.ndarray]:
+    """Vector positions of W1[:, j], b1_j, W2[j, :], b2 (canonical order of ``vectors``)."""
+    n_in, n_hidden, n_out = sizes
+    base_b = n_in * n_hidden + n_hidden * n_out
+    return {"w1": np.arange(n_in) * n_hidden + neuron, "b1": np.array([base_b + neuron]),
+            "w2": n_in * n_hidden + neuron * n_out + np.arange(n_out), "b2": base_b + n_hidden + np.arange(n_out)}
+
+
+@dataclass
+class RowData:
+    """The worker's numpy view of the task's rows under v."""
+
+    X_int: np.ndarray
+    h: np.ndarray  # h_ij under v
+    pre: np.ndarray  # A_ij under v
+    other: np.ndarray  # other neurons' score part
+    flip: np.ndarray  # bool: h_ij may change
+    unit: np.ndarray  # max(10^d, max_f X_int[i, f])
+    correct: np.ndarray  # bool, under v
+
+
+def row_data(task: NeighbourhoodTask) -> RowData:
+    X_int = grid_inputs(task.X, task.decimals)
+    view = neuron_view(X_int, task.vector, task.sizes, task.neuron, task.decimals)
+    unit = np.maximum(10**task.decimals, np.abs(X_int).max(axis=1, initial=0))
+    flip = flip_cost(X_int, view.pre, task.decimals) <= task.k
+    return RowData(X_int, view.h, view.pre, view.other, flip, unit, correct_mask(view.scores, task.y, task.thresholds))

@@ -17,8 +17,7 @@ import time
 
 import numpy as np
 
-from mipnn_pyomo.batch.neighbourhood import NeighbourhoodTask, unpack
-from mipnn_pyomo.batch.neighbourhood_mip import RowData, block_positions
+from mipnn_pyomo.batch.neighbourhood import NeighbourhoodTask, RowData, block_positions, unpack
 
 MAX_STEPS = 10_000
 
