@@ -177,3 +177,31 @@ def test_resume_after_kill_equals_uninterrupted(adult, tmp_path, engine):
 def test_bad_neighbourhood_settings_give_one_clear_error(bad):
     with pytest.raises(ModelConfigError):
         BatchConfig(method="neighbourhood", hidden=(8,), **bad)
+
+
+def test_command_line_and_estimator_reach_the_method(tmp_path, capsys):
+    """`mipnn train --batch-method neighbourhood` records the method and its settings, `mipnn
+    evaluate` recomputes its accuracies; the estimator passes ``batch_options`` and refuses unknown ones."""
+    import json
+
+    from mipnn_pyomo.cli import main
+    from mipnn_pyomo.estimator import MIPNetClassifier
+
+    out = tmp_path / "nb.json"
+    assert main(["train", "--batch-size", "40", "--n-train", "200", "--hidden", "2", "--P", "2", "--workers", "0",
+                 "--batch-method", "neighbourhood", "--batch-engine", "ls", "--batch-k", "3", "--batch-accept",
+                 "train-val", "--epochs", "1", "--out", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    config = json.loads(out.read_text())["training"]["batch"]["config"]
+    assert (config["method"], config["engine"], config["k"], config["accept"]) == ("neighbourhood", "ls", 3, "train-val")
+    assert main(["evaluate", "--model", str(out), "--json"]) == 0
+    evaluated = json.loads(capsys.readouterr().out)
+    assert evaluated["train_accuracy"] == pytest.approx(summary["train_accuracy"])
+    assert evaluated["test_accuracy"] == pytest.approx(summary["test_accuracy"])
+    rng = np.random.default_rng(0)
+    X, y = rng.random((80, 3)).round(2), (np.arange(80) % 2)
+    clf = MIPNetClassifier(batch_size=20, batch_method="neighbourhood", batch_engine="ls", hidden=(2,), P=2, epochs=1,
+                           workers=0, batch_options={"k": 2, "start": "zero"}).fit(X, y)
+    assert clf.batch_result_.config.k == 2 and clf.batch_result_.exact_batches == clf.batch_result_.batches_solved
+    with pytest.raises(ModelConfigError, match="unknown batch option"):
+        MIPNetClassifier(batch_size=20, batch_options={"radius": 2}).fit(X, y)
