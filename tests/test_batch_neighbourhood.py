@@ -96,7 +96,7 @@ def test_mip_with_the_network_fixed_equals_the_forward_pass(rows):
     v = random_network(3, sizes, P)
     classes = classify_rows(neuron_view(X_int, v, sizes, neuron, 4), unpack(v, sizes)[2], y, t, k, X_int, 4)
     s = classes.sensitive
-    task = NeighbourhoodTask(0, 0, neuron, X[s], y[s], t[s], v, sizes, P, k, 4, "mip", 0, 30.0, None, 1.0, 0,
+    task = NeighbourhoodTask(0, 0, neuron, X[s], y[s], t[s], v, sizes, P, k, 4, "mip", 0, 30.0, None, 1.0, 0, None,
                              int(classes.safe_correct.sum()), len(y))
     data = row_data(task)
     assert data.flip.any() and (~data.flip).any()
@@ -126,6 +126,15 @@ def test_one_mip_step_is_exact_and_counts_all_rows(adult):
                            progress=False)
     check_run(result, adult)
     assert result.history[0]["mismatches"] == 0 and result.batches_solved == 3
+
+
+def test_escape_ball_around_the_local_search_point_is_exact(adult):
+    """``mip_k``: the MIP searches a ball around the local search's point; rows are chosen for
+    radius k + mip_k, and every step still passes both halves of the exactness check."""
+    result = train_batched(adult, small("mip", epochs=1, round_size=3, batch_nodes=1, n_train=80, k=2, mip_k=2),
+                           workers=0, progress=False)
+    check_run(result, adult)
+    assert result.history[0]["mismatches"] == 0 and result.history[0]["sensitive_rows"] > 0
 
 
 def check_run(result, adult):

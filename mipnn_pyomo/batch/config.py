@@ -64,6 +64,7 @@ class BatchConfig:
     round_size: int = 8  # batches proposed against the same current network before acceptance
     batch_rows: str = "hard"  # local: "hard" (rows near the decision boundary) or "shuffle" (epoch batches)
     accept: str = "train"  # neighbourhood: keep a step if the count rises ("train") and validation does not drop ("train-val")
+    mip_k: int | None = None  # neighbourhood: MIP ball radius around the local search's point (None: the same ball)
     margin: int = 0  # neighbourhood: count a row as correct when s_y - s_c >= t_c + margin (0: accuracy)
     decimals: int = 4
     extra: dict[str, Any] = field(default_factory=dict, compare=False)  # recorded, not used
@@ -90,6 +91,7 @@ class BatchConfig:
             (self.k is None or (_is_int(self.k) and self.k >= 1), f"k must be >= 1 or None, got {self.k!r}"),
             (_is_int(self.round_size) and self.round_size >= 1, f"round size must be >= 1, got {self.round_size!r}"),
             (_is_int(self.seed) and 0 <= self.seed < 2**31, f"seed must be an integer in [0, 2^31), got {self.seed!r}"),
+            (self.mip_k is None or (_is_int(self.mip_k) and self.mip_k >= 1), f"mip_k must be >= 1 or None, got {self.mip_k!r}"),
             (_is_int(self.margin) and self.margin >= 0, f"margin must be an integer >= 0, got {self.margin!r}"),
             (self.method != "neighbourhood" or self.k is not None, "method neighbourhood needs a radius k >= 1, got None"),
             (self.method != "neighbourhood" or self.engine == "ls" or self.solver == "highs",

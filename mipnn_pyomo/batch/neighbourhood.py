@@ -174,6 +174,7 @@ class NeighbourhoodTask:
     nodes: int | None
     ls_time: float
     margin: int  # thresholds = rule (correct)'s t + margin (0: the training accuracy)
+    mip_k: int | None  # None: the MIP in the ball of radius k around v; else radius mip_k around the local search's point
     safe_correct: int  # training rows correct under every allowed move
     n_train: int
 

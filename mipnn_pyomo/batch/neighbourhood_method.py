@@ -70,7 +70,8 @@ class NeighbourhoodMethod(LocalMethod):
         c = self.ctx.config
         view = neuron_view(self.X_int, vector, self.ctx.sizes, neuron, c.decimals)
         thresholds = self.thresholds(self.ctx.network(vector).tie_seed)
-        return classify_rows(view, unpack(vector, self.ctx.sizes)[2], self.ctx.y_train, thresholds, c.k, self.X_int,
+        radius = c.k + (c.mip_k or 0)  # with mip_k the step may go mip_k beyond the local search's ball
+        return classify_rows(view, unpack(vector, self.ctx.sizes)[2], self.ctx.y_train, thresholds, radius, self.X_int,
                              c.decimals)
 
     def tasks(self, state: dict, epoch: int, batch_ids: list[int], time_limit: float) -> list:
@@ -85,7 +86,7 @@ class NeighbourhoodMethod(LocalMethod):
                 epoch=epoch, batch=b, neuron=neuron, X=ctx.X_train[rows], y=ctx.y_train[rows],
                 thresholds=self.thresholds(ctx.network(current).tie_seed)[rows], vector=current, sizes=ctx.sizes, P=c.P, k=int(c.k),
                 decimals=c.decimals, engine=c.engine, seed=derived_seed(c.seed, epoch, b), time_limit=time_limit,
-                nodes=c.batch_nodes, ls_time=c.ls_time, margin=c.margin, safe_correct=int(classes.safe_correct.sum()),
+                nodes=c.batch_nodes, ls_time=c.ls_time, margin=c.margin, mip_k=c.mip_k, safe_correct=int(classes.safe_correct.sum()),
                 n_train=len(ctx.y_train)))
         return out
 

@@ -34,11 +34,12 @@ from __future__ import annotations
 
 import io
 import time
+from dataclasses import replace
 
 import numpy as np
 
-from mipnn_pyomo.batch.neighbourhood import (NeighbourhoodTask, RowData, block_positions, correct_mask, row_data,
-                                             unpack)
+from mipnn_pyomo.batch.neighbourhood import (NeighbourhoodTask, RowData, block_positions, classify_rows, correct_mask,
+                                             neuron_view, row_data, unpack)
 from mipnn_pyomo.batch.vectors import from_vector
 
 
@@ -191,7 +192,9 @@ def check_rows(task: NeighbourhoodTask, rows: RowData, vector: np.ndarray, h_new
 def run_neighbourhood_task(task: NeighbourhoodTask):
     """One step in a worker: the local search of :mod:`.neighbourhood_search` on the rows and ball;
     with engine ``mip`` then the MIP, warm-started from the local search's point (so the MIP's
-    contribution is its count minus the local search's); then :func:`check_rows`."""
+    contribution is its count minus the local search's): in the same ball (``mip_k`` None) or in a
+    ball of radius ``mip_k`` around the local search's point (:func:`_escape_step`); then
+    :func:`check_rows` on every row of the task."""
     from mipnn_pyomo.batch.neighbourhood_search import search
     from mipnn_pyomo.batch.solve import BatchOutcome
 
@@ -201,30 +204,60 @@ def run_neighbourhood_task(task: NeighbourhoodTask):
     ls_check = check_rows(task, rows, found["vector"], found["h"], found["z"])
     details = {"ls_status": found["status"], "ls_steps": found["steps"], "ls_count": ls_check["implied_count"],
                "ls_s": time.perf_counter() - t0, "status": found["status"]}
-    if task.engine == "mip":
-        found = _mip_step(task, rows, found, details)
-    check = check_rows(task, rows, found["vector"], found["h"], found["z"])
+    exact, check_task, check_data = ls_check["exact"], task, rows
+    if task.engine == "mip" and task.mip_k is None:
+        found = _mip_step(task, rows, found, details["ls_count"], details)
+    elif task.engine == "mip":
+        found = _escape_step(task, rows, found, details)
+        check_task = replace(task, k=task.k + task.mip_k, mip_k=None)
+        check_data = row_data(check_task)
+        exact = exact and details["escape_safe_rows_kept"]
+    check = check_rows(check_task, check_data, found["vector"], found["h"], found["z"])
     details.update(neuron=task.neuron, sensitive_rows=len(task.y), flip_rows=int(rows.flip.sum()),
                    start_count=int(rows.correct.sum()), safe_correct=task.safe_correct, failed=check["failed"],
                    implied_count=check["implied_count"], claimed_count=check["claimed_count"],
                    claimed_total=task.safe_correct + check["implied_count"],
                    mip_gain=check["implied_count"] - details["ls_count"] if task.engine == "mip" else 0)
     return BatchOutcome(task.epoch, task.batch, found["vector"], float(check["implied_count"]),
-                        float(rows.correct.sum()), check["exact"] and ls_check["exact"], str(details["status"]),
+                        float(rows.correct.sum()), check["exact"] and exact, str(details["status"]),
                         time.perf_counter() - t0, int(np.sum(found["vector"] != task.vector)), details)
 
 
-def _mip_step(task: NeighbourhoodTask, rows: RowData, ls_point: dict, details: dict) -> dict:
-    """The MIP from the local search's point; the point itself if the MIP returns a worse one."""
+def _mip_step(task: NeighbourhoodTask, rows: RowData, start: dict, start_count: int, details: dict) -> dict:
+    """The MIP from ``start``; ``start`` itself if the MIP returns a worse point."""
     t0 = time.perf_counter()
     model, free = build_model(task, rows)
     details["build_s"] = time.perf_counter() - t0
-    found = solve_model(model, free, task, rows, ls_point)
+    found = solve_model(model, free, task, rows, start)
     h_new = rows.h.copy()
     h_new[rows.flip] = 2 * found["g"] - 1
     found["h"] = h_new
     details.update({k: found[k] for k in ("status", "objective", "bound", "load_s", "solve_s", "rows", "columns")})
-    if found["objective"] < details["ls_count"]:
+    if found["objective"] < start_count:
         details["status"] = "kept_start"
-        return ls_point
+        return start
     return found
+
+
+def _escape_step(task: NeighbourhoodTask, rows: RowData, ls_point: dict, details: dict) -> dict:
+    """``mip_k`` set: the MIP of the ball of radius mip_k around the local search's point u. The
+    task's rows were chosen for radius k + mip_k around v (which holds that ball); those sensitive
+    for (u, mip_k) enter the MIP, the others keep their correctness under u (checked here)."""
+    u = ls_point["vector"]
+    view = neuron_view(rows.X_int, u, task.sizes, task.neuron, task.decimals)
+    classes = classify_rows(view, unpack(u, task.sizes)[2], task.y, task.thresholds, task.mip_k, rows.X_int,
+                            task.decimals)
+    sub = classes.sensitive
+    inner = replace(task, X=task.X[sub], y=task.y[sub], thresholds=task.thresholds[sub], vector=u, k=task.mip_k,
+                    mip_k=None)
+    start = {"vector": u, "h": ls_point["h"][sub], "z": ls_point["z"][sub]}
+    found = _mip_step(inner, row_data(inner), start, int(ls_point["z"][sub].sum()), details)
+    h = neuron_view(rows.X_int, found["vector"], task.sizes, task.neuron, task.decimals).h
+    h[sub] = found["h"]
+    z = ls_point["z"].copy()
+    z[sub] = found["z"]
+    network = from_vector(found["vector"], task.sizes, task.P, task.decimals)
+    correct = correct_mask(network.output_scores(task.X), task.y, task.thresholds)
+    others = np.setdiff1d(np.arange(len(task.y)), sub)
+    details.update(escape_rows=len(sub), escape_safe_rows_kept=bool(np.array_equal(correct[others], ls_point["z"][others] == 1)))
+    return {"vector": found["vector"], "h": h, "z": z}
