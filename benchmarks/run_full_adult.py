@@ -40,6 +40,12 @@ BATCH_RUNS = {
     "neighbourhood": ["--batch-method", "neighbourhood"],  # its defaults: 3 epochs, k = 8, 6 s per MIP
     "neighbourhood-ls": ["--batch-method", "neighbourhood", "--batch-engine", "ls"],
     "neighbourhood-val": ["--batch-method", "neighbourhood", "--batch-accept", "train-val"],
+    # the escape variant: the MIP searches radius 3 around each step's local-search point, 10 s per MIP,
+    # rounds of 2 steps (one per worker); and its ablation (the local search alone, same rounds)
+    "neighbourhood-escape": ["--batch-method", "neighbourhood", "--batch-mip-k", "3", "--batch-round-size", "2",
+                             "--batch-time", "10"],
+    "neighbourhood-escape-ls": ["--batch-method", "neighbourhood", "--batch-engine", "ls", "--batch-mip-k", "3",
+                                "--batch-round-size", "2"],
 }
 FIELDS = ["run", "command", "train_rows", "val_rows", "train_accuracy", "val_accuracy", "test_accuracy", "wall_s",
           "batches", "exact_batches", "stopped", "peak_rss_mb", "peak_process_mb", "load_before", "workers",

@@ -30,6 +30,10 @@ def add_batch_arguments(p) -> None:
     g.add_argument("--batch-accept", choices=list(ACCEPTS), default="train",
                    help="neighbourhood: keep a step if training accuracy rises (train, default) and validation "
                         "does not drop (train-val)")
+    g.add_argument("--batch-mip-k", type=positive_int, default=None,
+                   help="neighbourhood: the MIP searches radius K around the local search's point (default: its ball)")
+    g.add_argument("--batch-round-size", type=positive_int, default=8,
+                   help="local, neighbourhood: batches / steps solved against the same network per round (8)")
     g.add_argument("--batch-margin", type=non_negative_int, default=0,
                    help="neighbourhood: count rows correct by a score margin >= this (0: accuracy)")
     g.add_argument("--batch-time", type=positive_float, default=6.0, help="seconds per batch solve (6)")
@@ -66,7 +70,8 @@ def batch_config_from_args(args, n_pool: int | None = None):
                        solver=args.solver, seed=sample_seed(args), n_train=n_train,
                        val_fraction=args.val_fraction, batch_time=args.batch_time, time_limit=args.time_limit,
                        decimals=args.decimals, k=getattr(args, "batch_k", 8),
-                       accept=getattr(args, "batch_accept", "train"), margin=getattr(args, "batch_margin", 0))
+                       accept=getattr(args, "batch_accept", "train"), margin=getattr(args, "batch_margin", 0),
+                       mip_k=getattr(args, "batch_mip_k", None), round_size=getattr(args, "batch_round_size", 8))
 
 
 def train_batch(args, dataset) -> int:
