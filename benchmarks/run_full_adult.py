@@ -36,6 +36,7 @@ BATCH_RUNS = {
     # the reference, scaled to <= 10 min (docs/batch.md): 3 epochs (bounds [-P, P], then mean -+ 15, mean -+ 1),
     # 2 s per batch MIP, the run cut at 540 s
     "average": ["--batch-method", "average", "--epochs", "3", "--batch-time", "2", "--time-limit", "540"],
+    "local-default": [],  # the default command again, with this branch's code (model file of its own)
     "local-ls": ["--batch-engine", "ls"],  # the ablation of local on all rows
     "neighbourhood": ["--batch-method", "neighbourhood"],  # its defaults: 3 epochs, k = 8, 6 s per MIP
     "neighbourhood-ls": ["--batch-method", "neighbourhood", "--batch-engine", "ls"],
