@@ -1,6 +1,9 @@
-"""Batch-training benchmark: the reference method (average), this package's method (local), the
-local-search ablation of each, gradient descent and logistic regression, on the same rows of Adult
-at several training-set sizes. Writes benchmarks/results/batch/batch.csv and report.md.
+"""Batch-training benchmark: the reference method (average), this package's methods (local,
+neighbourhood), the local-search ablation of each, gradient descent (30 s, and `gd-start`: the
+start of local / neighbourhood) and logistic regression, on the same rows of Adult at several
+training-set sizes. Appends one row per finished run to benchmarks/results/batch/<--csv> (default
+batch-grid.csv; a (rows, run) pair already there is skipped: resumable) and writes
+report-<csv name>.md for this session's rows.
 
     .venv/bin/python benchmarks/run_batch.py                 # the full grid (long: see docs/batch.md)
     .venv/bin/python benchmarks/run_batch.py --smoke         # a tiny configuration (about 2 minutes)
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import resource
 import sys
 import time
@@ -28,9 +32,12 @@ from mipnn_pyomo.batch import BatchConfig, train_batched  # noqa: E402
 from mipnn_pyomo.batch.split import make_split  # noqa: E402
 from mipnn_pyomo.data import load_adult  # noqa: E402
 
-RUNS = ("average", "local", "local-ls", "average-ls", "gd", "logreg")
+from csvlog import append_row  # noqa: E402  (benchmarks/csvlog.py: scripts run from this directory)
+
+RUNS = ("average", "local", "local-ls", "average-ls", "neighbourhood", "neighbourhood-ls", "gd", "gd-start", "logreg")
 FIELDS = ["n_rows", "run", "method", "engine", "train_rows", "val_rows", "train_accuracy", "val_accuracy",
-          "test_accuracy", "wall_s", "batches", "exact_batches", "accepted", "stopped", "peak_rss_mb"]
+          "test_accuracy", "wall_s", "batches", "exact_batches", "accepted", "stopped", "peak_rss_mb",
+          "mip_gain", "ls_gain", "load_before", "workers", "threads_per_worker"]
 
 
 def batch_config(run: str, n_rows: int | None, args) -> BatchConfig:
@@ -39,6 +46,8 @@ def batch_config(run: str, n_rows: int | None, args) -> BatchConfig:
                   hidden=(16,), n_train=n_rows, seed=args.seed, time_limit=args.time_limit)
     if method == "average":  # the reference, scaled (docs/batch.md): E epochs, short batch solves
         return BatchConfig(**common, epochs=args.reference_epochs, batch_time=args.reference_batch_time)
+    if method == "neighbourhood":  # its defaults (GD start: lr 0.1, 3,000 epochs, 240 s cap), E epochs
+        return BatchConfig(**common, epochs=args.neighbourhood_epochs, batch_time=args.batch_time)
     return BatchConfig(**common, epochs=args.local_epochs, batch_time=args.batch_time, start_time=args.gd_time)
 
 
@@ -46,11 +55,15 @@ def run_batch_method(dataset, run: str, n_rows: int | None, args) -> dict:
     config = batch_config(run, n_rows, args)
     t0 = time.perf_counter()
     result = train_batched(dataset, config, workers=args.workers, progress=not args.quiet)
+    summed = lambda key: sum(h.get(key, 0) for h in result.history)  # noqa: E731
     return {"method": config.method, "engine": config.engine, "train_accuracy": result.train_accuracy,
             "val_accuracy": result.val_accuracy, "test_accuracy": result.test_accuracy,
             "wall_s": time.perf_counter() - t0, "batches": result.batches_solved,
             "exact_batches": result.exact_batches, "stopped": result.stopped or "",
-            "accepted": sum(h.get("accepted", 0) for h in result.history) if config.method == "local" else ""}
+            "accepted": summed("accepted") if config.method != "average" else "",
+            "mip_gain": summed("mip_gain") if config.method == "neighbourhood" else "",
+            "ls_gain": summed("ls_gain") if config.method == "neighbourhood" else "",
+            "workers": args.workers, "threads_per_worker": 1}
 
 
 def run_baseline(dataset, run: str, n_rows: int | None, args) -> dict:
@@ -58,11 +71,14 @@ def run_baseline(dataset, run: str, n_rows: int | None, args) -> dict:
     X, y = dataset.X_pool[split.train], dataset.y_pool[split.train]
     Xv, yv = dataset.X_pool[split.val], dataset.y_pool[split.val]
     t0 = time.perf_counter()
-    if run == "gd":
+    if run in ("gd", "gd-start"):  # gd-start: the start of local / neighbourhood (lr 0.1, 3,000 epochs, 240 s cap)
         from mipnn_pyomo.gd import train_gd
 
+        c = BatchConfig()
+        kw = dict(time_limit=args.gd_time) if run == "gd" else dict(time_limit=c.start_time, max_epochs=c.start_epochs,
+                                                                        lr=c.start_lr)
         net = train_gd(X, y, dataset.n_classes, hidden=(16,), P=args.P, seed=args.seed, target_accuracy=None,
-                       time_limit=args.gd_time).network
+                       **kw).network
         acc = lambda A, b: net.accuracy(A, b)  # noqa: E731
     else:
         from sklearn.linear_model import LogisticRegression
@@ -72,7 +88,7 @@ def run_baseline(dataset, run: str, n_rows: int | None, args) -> dict:
     wall = time.perf_counter() - t0
     return {"method": run, "engine": "", "train_accuracy": acc(X, y), "val_accuracy": acc(Xv, yv),
             "test_accuracy": acc(dataset.X_test, dataset.y_test), "wall_s": wall, "batches": "",
-            "exact_batches": "", "stopped": "", "accepted": ""}
+            "exact_batches": "", "stopped": "", "accepted": "", "workers": 0, "threads_per_worker": 1}
 
 
 def peak_rss_mb() -> float:
@@ -83,10 +99,6 @@ def peak_rss_mb() -> float:
 
 
 def write_report(rows: list[dict], out: Path, args, elapsed: float) -> None:
-    with open(out / "batch.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=FIELDS)
-        writer.writeheader()
-        writer.writerows(rows)
     lines = ["# Batch training benchmark", "", f"Command: `{' '.join(sys.argv)}`; total {elapsed:.0f} s.", "",
              "| rows | run | train | val | test | wall s | batches (exact) | moves kept | stopped | peak MB |",
              "|---:|---|---:|---:|---:|---:|---|---:|---|---:|"]
@@ -95,7 +107,7 @@ def write_report(rows: list[dict], out: Path, args, elapsed: float) -> None:
         lines.append(f"| {r['n_rows']} | {r['run']} | {100 * r['train_accuracy']:.2f} | {100 * r['val_accuracy']:.2f} | "
                      f"{100 * r['test_accuracy']:.2f} | {r['wall_s']:.1f} | {batches} | {r['accepted']} | {r['stopped']} | "
                      f"{r['peak_rss_mb']:.0f} |")
-    (out / "report.md").write_text("\n".join(lines) + "\n")
+    (out / f"report-{Path(args.csv).stem}.md").write_text("\n".join(lines) + "\n")
 
 
 def parse_args(argv=None):
@@ -109,10 +121,12 @@ def parse_args(argv=None):
     p.add_argument("--time-limit", type=float, default=1800.0, help="seconds per batch-method run")
     p.add_argument("--batch-time", type=float, default=6.0, help="seconds per batch solve (local)")
     p.add_argument("--local-epochs", type=int, default=1)
+    p.add_argument("--neighbourhood-epochs", type=int, default=None, help="default: the method's (3)")
     p.add_argument("--reference-epochs", type=int, default=4, help="the reference's E (theirs: P + 1 = 16)")
     p.add_argument("--reference-batch-time", type=float, default=5.0, help="theirs: 900 s")
     p.add_argument("--gd-time", type=float, default=30.0, help="seconds of GD (baseline and the local start)")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "batch"))
+    p.add_argument("--csv", default="batch-grid.csv", help="file in --out; rows are appended, a (rows, run) already there is skipped")
     p.add_argument("--smoke", action="store_true", help="tiny budgets on 280 rows (checks the pipeline)")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
@@ -134,16 +148,26 @@ def main(argv=None) -> int:
         print(f"error: unknown run(s) {unknown}; choose from {','.join(RUNS)}", file=sys.stderr)
         return 2
     rows, t0 = [], time.perf_counter()
+    done = set()
+    if (out / args.csv).exists():
+        with open(out / args.csv) as handle:
+            done = {(r["n_rows"], r["run"]) for r in csv.DictReader(handle)}
     for n_rows in sizes:
         for run in runs:
+            if (str(n_rows or "all"), run) in done:
+                continue
             print(f"== {n_rows or 'all'} rows: {run}", file=sys.stderr, flush=True)
-            row = (run_baseline if run in ("gd", "logreg") else run_batch_method)(dataset, run, n_rows, args)
+            load = os.getloadavg()[0]
+            baseline = run in ("gd", "gd-start", "logreg")
+            row = (run_baseline if baseline else run_batch_method)(dataset, run, n_rows, args)
             split = make_split(dataset, BatchConfig(n_train=n_rows, seed=args.seed, batch_size=args.batch_size))
             row.update(n_rows=n_rows or "all", run=run, train_rows=len(split.train), val_rows=len(split.val),
-                       peak_rss_mb=peak_rss_mb())
+                       peak_rss_mb=peak_rss_mb(), load_before=round(load, 2))
             rows.append(row)
+            append_row(out / args.csv, FIELDS, row)
             write_report(rows, out, args, time.perf_counter() - t0)
-    print((out / "report.md").read_text())
+    if rows:
+        print((out / f"report-{Path(args.csv).stem}.md").read_text())
     return 0
 
 

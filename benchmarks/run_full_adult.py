@@ -36,10 +36,22 @@ BATCH_RUNS = {
     # the reference, scaled to <= 10 min (docs/batch.md): 3 epochs (bounds [-P, P], then mean -+ 15, mean -+ 1),
     # 2 s per batch MIP, the run cut at 540 s
     "average": ["--batch-method", "average", "--epochs", "3", "--batch-time", "2", "--time-limit", "540"],
+    "local-default": [],  # the default command again, with this branch's code (model file of its own)
+    "local-ls": ["--batch-engine", "ls"],  # the ablation of local on all rows
+    "neighbourhood": ["--batch-method", "neighbourhood"],  # its defaults: 3 epochs, k = 8, 6 s per MIP
+    "neighbourhood-ls": ["--batch-method", "neighbourhood", "--batch-engine", "ls"],
+    "neighbourhood-val": ["--batch-method", "neighbourhood", "--batch-accept", "train-val"],
+    # the escape variant: the MIP searches radius 3 around each step's local-search point, 10 s per MIP,
+    # rounds of 2 steps (one per worker); and its ablation (the local search alone, same rounds)
+    "neighbourhood-escape": ["--batch-method", "neighbourhood", "--batch-mip-k", "3", "--batch-round-size", "2",
+                             "--batch-time", "10"],
+    "neighbourhood-escape-ls": ["--batch-method", "neighbourhood", "--batch-engine", "ls", "--batch-mip-k", "3",
+                                "--batch-round-size", "2"],
 }
 FIELDS = ["run", "command", "train_rows", "val_rows", "train_accuracy", "val_accuracy", "test_accuracy", "wall_s",
           "batches", "exact_batches", "stopped", "peak_rss_mb", "peak_process_mb", "load_before", "workers",
-          "threads_per_worker"]
+          "threads_per_worker", "accepted", "train_rows_gained", "ls_gain", "mip_gain", "evaluate_train", "evaluate_val",
+          "evaluate_test"]
 
 
 class TreeMemory:
@@ -85,13 +97,19 @@ def run_cli(name: str, extra: list[str]) -> dict:
         raise SystemExit(f"{name}: exit code {child.returncode}")
     s = json.loads(out.strip().splitlines()[-1])
     record = json.loads(model.read_text())["training"]
+    history = record["batch"]["history"]
+    evaluated = json.loads(subprocess.run([MIPNN, "evaluate", "--model", str(model), "--json"], check=True,
+                                          capture_output=True, text=True).stdout)
     return {"command": " ".join(["mipnn", *command[1:]]).replace(str(ROOT) + "/", ""),
             "train_rows": len(record["train_indices"]), "val_rows": len(record["val_indices"]),
             "train_accuracy": s["train_accuracy"], "val_accuracy": s["val_accuracy"],
             "test_accuracy": s["test_accuracy"], "wall_s": round(wall, 1), "batches": s["batches_solved"],
             "exact_batches": s["exact_batches"], "stopped": s["stopped"] or "",
             "peak_rss_mb": round(memory.peak_sum / 2**20), "peak_process_mb": round(memory.peak_one / 2**20),
-            "workers": 2, "threads_per_worker": 1}
+            "workers": 2, "threads_per_worker": 1, "accepted": sum(h.get("accepted", 0) for h in history),
+            "train_rows_gained": sum(h.get("gained", 0) for h in history), "ls_gain": sum(h.get("ls_gain", 0) for h in history),
+            "mip_gain": sum(h.get("mip_gain", 0) for h in history), "evaluate_train": evaluated["train_accuracy"],
+            "evaluate_val": evaluated["val_accuracy"], "evaluate_test": evaluated["test_accuracy"]}
 
 
 def run_baseline(name: str) -> dict:
@@ -132,7 +150,7 @@ def run_baseline(name: str) -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--runs", default="local,average,logreg,gd,gd-start")
-    p.add_argument("--out", default=str(OUT / "full-adult.csv"))
+    p.add_argument("--out", default=str(OUT / "full-adult-3.csv"), help="CSV (full-adult.csv: the earlier runs' columns)")
     args = p.parse_args(argv)
     out = Path(args.out)
     done = set()

@@ -45,7 +45,9 @@ class MIPNetClassifier(ClassifierMixin, BaseEstimator):
     Batch training (docs/batch.md): with ``batch_size`` set, ``fit`` trains by
     :func:`mipnn_pyomo.batch.train_batched` on all of (X, y) (a ``val_fraction`` validation split
     taken from it) with ``batch_method``, ``batch_engine``, ``epochs``, ``batch_time``, ``workers``
-    (0: in this process), ``scheduler`` and ``checkpoint``; ``time_limit`` bounds the whole run and
+    (0: in this process), ``scheduler``, ``checkpoint`` and ``batch_options`` (a dict of further
+    :class:`~mipnn_pyomo.batch.BatchConfig` fields, e.g. ``{"k": 8, "accept": "train-val"}`` for
+    ``batch_method="neighbourhood"``); ``time_limit`` bounds the whole run and
     ``objective``/``solver``/``P``/``hidden``/``seed``/``decimals`` apply to the batch MIPs. Fitted
     then: ``network_``, ``train_accuracy_``, ``val_accuracy_``, ``batch_result_`` (the
     :class:`~mipnn_pyomo.batch.BatchResult`); ``solve_result_``, ``exactness_`` and
@@ -86,6 +88,7 @@ class MIPNetClassifier(ClassifierMixin, BaseEstimator):
         scheduler=None,
         checkpoint=None,
         P_first=None,
+        batch_options=None,
     ):
         self.hidden = hidden
         self.P = P
@@ -116,6 +119,7 @@ class MIPNetClassifier(ClassifierMixin, BaseEstimator):
         self.epochs = epochs
         self.batch_time = batch_time
         self.val_fraction = val_fraction
+        self.batch_options = batch_options
         self.workers = workers
         self.scheduler = scheduler
         self.checkpoint = checkpoint
@@ -211,13 +215,15 @@ class MIPNetClassifier(ClassifierMixin, BaseEstimator):
     def _fit_batched(self, X, y_index):
         """``batch_size`` set: train_batched on (X, y) as a data set without a test file."""
         from mipnn_pyomo.batch import BatchConfig, train_batched
+        from mipnn_pyomo.batch.config import batch_config_options
 
         if self.P_first is not None:
             raise ModelConfigError("P_first is not supported with batch_size (batch MIPs use P everywhere)")
-        config = BatchConfig(method=self.batch_method, engine=self.batch_engine, batch_size=self.batch_size,
-                             epochs=self.epochs, P=self.P, hidden=tuple(self.hidden), objective=self.objective,
-                             solver=self.solver, seed=self.seed, val_fraction=self.val_fraction,
-                             batch_time=self.batch_time, time_limit=self.time_limit, decimals=self.decimals)
+        base = dict(method=self.batch_method, engine=self.batch_engine, batch_size=self.batch_size, epochs=self.epochs,
+                    P=self.P, hidden=tuple(self.hidden), objective=self.objective, solver=self.solver, seed=self.seed,
+                    val_fraction=self.val_fraction, batch_time=self.batch_time, time_limit=self.time_limit,
+                    decimals=self.decimals)
+        config = BatchConfig(**{**base, **batch_config_options(self.batch_options)})
         self.preprocessor_ = self._encoder(X, self.input_encoding, self.thresholds)
         dataset = arrays_dataset(self._encode(self.preprocessor_, X), y_index, len(self.classes_), self.decimals)
         result = train_batched(dataset, config, checkpoint=self.checkpoint, scheduler=self.scheduler,

@@ -16,13 +16,15 @@ import numpy as np
 
 from mipnn_pyomo.errors import ModelConfigError
 
-METHODS = ("average", "local")
+METHODS = ("average", "local", "neighbourhood")
 ENGINES = ("mip", "ls")
 STARTS = ("gd", "zero")
 BATCH_ROWS = ("shuffle", "hard")
+ACCEPTS = ("train", "train-val")
 
 # Purposes of derived random streams (fixed numbers: changing one changes every run's choices).
-PURPOSE_SPLIT, PURPOSE_SHUFFLE, PURPOSE_BLOCK, PURPOSE_SOLVER, PURPOSE_HARD = 11, 23, 37, 41, 53
+PURPOSE_SPLIT, PURPOSE_SHUFFLE, PURPOSE_BLOCK, PURPOSE_SOLVER, PURPOSE_HARD, PURPOSE_NEURON = 11, 23, 37, 41, 53, 59
+NEIGHBOURHOOD_EPOCHS = 3  # default epochs of method "neighbourhood" (docs/results/batch.md)
 
 
 @dataclass(frozen=True)
@@ -30,13 +32,17 @@ class BatchConfig:
     """One batch-training run. ``method``: ``average`` (the reference: independent batch MIPs,
     validation-weighted mean, narrowing bounds) or ``local`` (this package's method: moves of a
     current network proposed by local-branching batch MIPs, accepted when they raise the training
-    accuracy). ``engine``: ``mip`` solves each batch problem with ``solver``; ``ls`` replaces
-    every solve by the local search alone (the ablation)."""
+    accuracy) or ``neighbourhood`` (exact MIPs over all training rows in the neighbourhood of one
+    hidden neuron, :mod:`.neighbourhood`). ``engine``: ``mip`` solves each batch problem with
+    ``solver``; ``ls`` replaces every solve by the local search alone (the ablation).
+    ``neighbourhood`` uses ``k`` (the ball's radius), ``round_size`` (neurons per round),
+    ``batch_time``/``batch_nodes`` (per MIP), ``ls_time`` and the ``start*`` settings; it ignores
+    ``batch_size``, ``block`` and ``batch_rows`` (every step sees all training rows, one neuron)."""
 
     method: str = "local"
     engine: str = "mip"
     batch_size: int = 100
-    epochs: int | None = None  # None: the method's default (average: P + 1; local: 1, fits 30 min on Adult)
+    epochs: int | None = None  # None: the method's default (average: P + 1; local: 1; neighbourhood: 3)
     P: int = 15
     hidden: tuple[int, ...] = (16,)
     objective: str = "sat-margin"
@@ -57,6 +63,9 @@ class BatchConfig:
     k: int | None = 8  # local branching: sum |w - w0| <= k over the free weights (None: no row)
     round_size: int = 8  # batches proposed against the same current network before acceptance
     batch_rows: str = "hard"  # local: "hard" (rows near the decision boundary) or "shuffle" (epoch batches)
+    accept: str = "train"  # neighbourhood: keep a step if the count rises ("train") and validation does not drop ("train-val")
+    mip_k: int | None = None  # neighbourhood: MIP ball radius around the local search's point (None: the same ball)
+    margin: int = 0  # neighbourhood: count a row as correct when s_y - s_c >= t_c + margin (0: accuracy)
     decimals: int = 4
     extra: dict[str, Any] = field(default_factory=dict, compare=False)  # recorded, not used
 
@@ -66,6 +75,7 @@ class BatchConfig:
             (self.method in METHODS, f"unknown batch method {self.method!r}; choose one of {', '.join(METHODS)}"),
             (self.engine in ENGINES, f"unknown batch engine {self.engine!r}; choose one of {', '.join(ENGINES)}"),
             (self.batch_rows in BATCH_ROWS, f"unknown batch rows {self.batch_rows!r}; choose one of {', '.join(BATCH_ROWS)}"),
+            (self.accept in ACCEPTS, f"unknown accept rule {self.accept!r}; choose one of {', '.join(ACCEPTS)}"),
             (self.start in STARTS, f"unknown start {self.start!r}; choose one of {', '.join(STARTS)}"),
             (_is_int(self.batch_size) and self.batch_size >= 2, f"batch size must be an integer >= 2, got {self.batch_size!r}"),
             (self.epochs is None or (_is_int(self.epochs) and self.epochs >= 1), f"epochs must be >= 1, got {self.epochs!r}"),
@@ -81,6 +91,11 @@ class BatchConfig:
             (self.k is None or (_is_int(self.k) and self.k >= 1), f"k must be >= 1 or None, got {self.k!r}"),
             (_is_int(self.round_size) and self.round_size >= 1, f"round size must be >= 1, got {self.round_size!r}"),
             (_is_int(self.seed) and 0 <= self.seed < 2**31, f"seed must be an integer in [0, 2^31), got {self.seed!r}"),
+            (self.mip_k is None or (_is_int(self.mip_k) and self.mip_k >= 1), f"mip_k must be >= 1 or None, got {self.mip_k!r}"),
+            (_is_int(self.margin) and self.margin >= 0, f"margin must be an integer >= 0, got {self.margin!r}"),
+            (self.method != "neighbourhood" or self.k is not None, "method neighbourhood needs a radius k >= 1, got None"),
+            (self.method != "neighbourhood" or self.engine == "ls" or self.solver == "highs",
+             f"method neighbourhood solves its MIPs with HiGHS only, got solver {self.solver!r}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -90,6 +105,8 @@ class BatchConfig:
     def n_epochs(self) -> int:
         if self.epochs is not None:
             return int(self.epochs)
+        if self.method == "neighbourhood":
+            return NEIGHBOURHOOD_EPOCHS
         return self.P + 1 if self.method == "average" else 1
 
     def to_dict(self) -> dict[str, Any]:
@@ -109,6 +126,16 @@ class BatchConfig:
         for volatile in ("time_limit", "extra"):
             d.pop(volatile, None)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def batch_config_options(options: dict | None) -> dict:
+    """Extra BatchConfig fields given as a dict (the estimator's ``batch_options``), checked by name."""
+    options = dict(options or {})
+    names = {f.name for f in fields(BatchConfig)} - {"extra"}
+    unknown = sorted(set(options) - names)
+    if unknown:
+        raise ModelConfigError(f"unknown batch option(s) {', '.join(unknown)}; choose from {', '.join(sorted(names))}")
+    return options
 
 
 def _is_int(x: Any) -> bool:

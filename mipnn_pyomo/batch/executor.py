@@ -16,6 +16,17 @@ from mipnn_pyomo.batch.solve import run_batch_task
 from mipnn_pyomo.errors import ConfigError
 
 
+def run_task(task):
+    """Run one task of any method in this process (batch MIP, or a ``neighbourhood`` step)."""
+    from mipnn_pyomo.batch.neighbourhood import NeighbourhoodTask
+
+    if isinstance(task, NeighbourhoodTask):
+        from mipnn_pyomo.batch.neighbourhood_mip import run_neighbourhood_task
+
+        return run_neighbourhood_task(task)
+    return run_batch_task(task)
+
+
 class SerialExecutor:
     description = "this process"
 
@@ -24,7 +35,7 @@ class SerialExecutor:
         for i, task in enumerate(tasks):
             if should_stop():
                 break
-            out[i] = run_batch_task(task)
+            out[i] = run_task(task)
             on_done(out[i])
         return out
 
@@ -58,7 +69,7 @@ class DaskExecutor:
             raise ConfigError(f"cannot connect to the Dask scheduler at {address!r}: {exc}") from None
 
     def run(self, tasks: list, should_stop: Callable[[], bool], on_done: Callable) -> list:
-        futures = [self.client.submit(run_batch_task, task, pure=False) for task in tasks]
+        futures = [self.client.submit(run_task, task, pure=False) for task in tasks]
         out = [None] * len(tasks)
         pending = set(range(len(tasks)))
         try:

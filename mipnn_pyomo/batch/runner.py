@@ -24,13 +24,15 @@ from mipnn_pyomo.batch.config import BatchConfig
 from mipnn_pyomo.batch.context import RunContext
 from mipnn_pyomo.batch.executor import make_executor
 from mipnn_pyomo.batch.local import LocalMethod
+from mipnn_pyomo.batch.neighbourhood_method import STEP_STATS, NeighbourhoodMethod
 from mipnn_pyomo.batch.progress import BatchProgress
 from mipnn_pyomo.batch.reference import AverageMethod
 from mipnn_pyomo.batch.split import make_split
 from mipnn_pyomo.errors import NoSolutionError
 from mipnn_pyomo.network import IntegerNetwork
 
-SUMMED_STATS = ("batches", "exact_batches", "accepted")
+SUMMED_STATS = ("batches", "exact_batches", "accepted", *STEP_STATS)
+METHOD_CLASSES = {"average": AverageMethod, "local": LocalMethod, "neighbourhood": NeighbourhoodMethod}
 MIN_BATCH_TIME = 1.0
 
 
@@ -119,7 +121,7 @@ def train_batched(dataset, config: BatchConfig, *, checkpoint=None, scheduler: s
     t0 = time.perf_counter()
     split = make_split(dataset, config)
     ctx = RunContext.from_dataset(dataset, config, split)
-    method = (AverageMethod if config.method == "average" else LocalMethod)(ctx)
+    method = METHOD_CLASSES[config.method](ctx)
     saved = load_checkpoint(checkpoint, config.run_key()) if checkpoint else None
     flag = StopFlag()
     with flag.installed():  # from here on Ctrl-C / SIGTERM stop cleanly (after the GD start, if in it)

@@ -14,15 +14,28 @@ DEFAULT_BATCH_TIME_LIMIT = 1740.0  # seconds: 29 minutes, the whole batch run
 
 def add_batch_arguments(p) -> None:
     from mipnn_pyomo.batch import ENGINES, METHODS
+    from mipnn_pyomo.batch.config import ACCEPTS
 
     g = p.add_argument_group("batch training (with --batch-size)")
     g.add_argument("--batch-size", type=positive_int, default=None,
                    help="train on the whole pool by many MIPs of this many rows (default: one MIP)")
     g.add_argument("--batch-method", choices=list(METHODS), default="local",
-                   help="local (default: local-branching moves of one network) or average (the reference)")
+                   help="local (default: local-branching moves of one network), neighbourhood (exact MIPs of one "
+                        "neuron's neighbourhood over all training rows) or average (the reference)")
     g.add_argument("--batch-engine", choices=list(ENGINES), default="mip",
                    help="mip (default) or ls: every batch solve replaced by the local search (ablation)")
     g.add_argument("--epochs", type=positive_int, default=None, help="epochs (default: the method's)")
+    g.add_argument("--batch-k", type=positive_int, default=8,
+                   help="local, neighbourhood: local-branching radius, sum |w - v| <= K (8)")
+    g.add_argument("--batch-accept", choices=list(ACCEPTS), default="train",
+                   help="neighbourhood: keep a step if training accuracy rises (train, default) and validation "
+                        "does not drop (train-val)")
+    g.add_argument("--batch-mip-k", type=positive_int, default=None,
+                   help="neighbourhood: the MIP searches radius K around the local search's point (default: its ball)")
+    g.add_argument("--batch-round-size", type=positive_int, default=8,
+                   help="local, neighbourhood: batches / steps solved against the same network per round (8)")
+    g.add_argument("--batch-margin", type=non_negative_int, default=0,
+                   help="neighbourhood: count rows correct by a score margin >= this (0: accuracy)")
     g.add_argument("--batch-time", type=positive_float, default=6.0, help="seconds per batch solve (6)")
     g.add_argument("--val-fraction", type=float, default=0.2, help="validation share of the pool (0.2)")
     g.add_argument("--checkpoint", metavar="FILE", help="checkpoint after each round; an existing one is resumed")
@@ -56,7 +69,9 @@ def batch_config_from_args(args, n_pool: int | None = None):
                        epochs=args.epochs, P=args.P, hidden=tuple(args.hidden), objective=args.objective,
                        solver=args.solver, seed=sample_seed(args), n_train=n_train,
                        val_fraction=args.val_fraction, batch_time=args.batch_time, time_limit=args.time_limit,
-                       decimals=args.decimals)
+                       decimals=args.decimals, k=getattr(args, "batch_k", 8),
+                       accept=getattr(args, "batch_accept", "train"), margin=getattr(args, "batch_margin", 0),
+                       mip_k=getattr(args, "batch_mip_k", None), round_size=getattr(args, "batch_round_size", 8))
 
 
 def train_batch(args, dataset) -> int:
