@@ -183,12 +183,11 @@ def _gd_start(data: ProblemData, margin: float, seed: int, time_limit: float | N
     return PreparedStart(gd.network, {"method": "gd", "gd_runtime_s": gd.runtime_s})
 
 
-def _start_target(target_accuracy, warm_start, data: ProblemData, formulation, seed: int, time_limit):
-    """(target accuracy, warm start): ``target_accuracy="start"`` becomes the warm start's own
+def _start_target(target_accuracy, warm_start, data: ProblemData, formulation, options: SolveOptions):
+    """(solve options, warm start): ``target_accuracy="start"`` becomes the warm start's own
     training accuracy (by forward pass), so every network the solver returns is at least as
-    accurate on the training rows as the start; other targets pass through unchanged."""
-    if not isinstance(target_accuracy, str):
-        return target_accuracy, warm_start
+    accurate on the training rows as the start."""
+    seed, time_limit = (0 if options.seed is None else int(options.seed)), options.time_limit
     if target_accuracy != START_TARGET:
         raise ModelConfigError(f"target accuracy must be a number in (0, 1], None or 'start', got {target_accuracy!r}")
     if warm_start is None:
@@ -198,7 +197,7 @@ def _start_target(target_accuracy, warm_start, data: ProblemData, formulation, s
             raise ModelConfigError(f"unknown warm start {warm_start!r}; use 'gd' or pass an IntegerNetwork")
         warm_start = _gd_start(data, (formulation or FormulationOptions()).margin, seed, time_limit)
     network = warm_start.network if isinstance(warm_start, PreparedStart) else warm_start
-    return max(network.accuracy(data.X, data.y), 1.0 / data.n_samples), warm_start
+    return replace(options, target_accuracy=max(network.accuracy(data.X, data.y), 1.0 / data.n_samples)), warm_start
 
 
 def _warm_start(warm_start, instance: TrainingInstance, *, seed: int, time_limit: float | None):
@@ -292,8 +291,7 @@ def train_network(
     )
     seed = 0 if options.seed is None else int(options.seed)
     if start_target:
-        target, warm_start = _start_target(target_accuracy, warm_start, data, formulation, seed, options.time_limit)
-        options = replace(options, target_accuracy=target)
+        options, warm_start = _start_target(target_accuracy, warm_start, data, formulation, options)
     size_check = SingleMIPSizeCheck(data.n_samples, data.n_features, data.hidden, data.n_classes, options.time_limit)
     if not plan.is_paper:
         _check_primary(plan, spec)
