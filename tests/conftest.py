@@ -52,3 +52,16 @@ def require_solver(name: str):
     if not ok:
         pytest.skip(f"{name} not available: {reason}")
     return adapter
+
+
+def assert_fixed_mip_is_forward_pass(instance, data, network, result) -> None:
+    """With ``network``'s weights fixed and the MIP solved (``result``): the MIP's activations and
+    scores equal the forward pass's, and its optimum is the forward pass's objective value."""
+    from mipnn_pyomo.formulation import implied_activations_and_scores
+
+    acts, scores = implied_activations_and_scores(instance.model, data)
+    fwd_acts, fwd_scores = network.forward(data.X)
+    for a, b in zip(acts, fwd_acts):
+        assert np.array_equal(a, b)
+    assert np.array_equal(scores, fwd_scores)
+    assert result.objective == pytest.approx(instance.evaluate(network), abs=1e-6)

@@ -4,9 +4,9 @@ rest, and compare every implied quantity with the numpy forward pass."""
 import numpy as np
 import pyomo.environ as pyo
 import pytest
-from conftest import random_instance
+from conftest import assert_fixed_mip_is_forward_pass, random_instance
 
-from mipnn_pyomo.formulation import FormulationOptions, ProblemData, fix_network, implied_activations_and_scores
+from mipnn_pyomo.formulation import FormulationOptions, ProblemData, fix_network
 from mipnn_pyomo.instance import build_instance
 from mipnn_pyomo.network import IntegerNetwork
 from mipnn_pyomo.objectives import OBJECTIVES, hinge_cuts, hinge_function, hinge_pwl
@@ -34,13 +34,7 @@ def test_fixed_network_mip_equals_forward_pass(objective, hidden, P, seed):
     data = ProblemData(X, y, 2, hidden, P)
     net = random_network(np.random.default_rng(100 + seed), data.layer_sizes, P)
     inst, res = solve_fixed(data, net, objective)
-    acts, scores = implied_activations_and_scores(inst.model, data)
-    fwd_acts, fwd_scores = net.forward(data.X)
-    for a, b in zip(acts, fwd_acts):
-        assert np.array_equal(a, b)
-    assert np.array_equal(scores, fwd_scores)
-    # with the weights fixed, the optimal objective is the forward pass's objective
-    assert res.objective == pytest.approx(inst.evaluate(net), abs=1e-6)
+    assert_fixed_mip_is_forward_pass(inst, data, net, res)
 
 
 def test_fixed_network_max_correct_counts_correct_samples():

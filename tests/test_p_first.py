@@ -7,12 +7,12 @@ import json
 import numpy as np
 import pyomo.environ as pyo
 import pytest
-from conftest import random_instance
+from conftest import assert_fixed_mip_is_forward_pass, random_instance
 from pyomo.repn import generate_standard_repn
 
 from mipnn_pyomo.cli import main
 from mipnn_pyomo.errors import ModelConfigError, ModelFileError
-from mipnn_pyomo.formulation import FormulationOptions, ProblemData, fix_network, implied_activations_and_scores
+from mipnn_pyomo.formulation import FormulationOptions, ProblemData, fix_network
 from mipnn_pyomo.instance import ACCURACY, Hold, build_instance
 from mipnn_pyomo.network import IntegerNetwork, parameter_bounds
 from mipnn_pyomo.solvers import SolveOptions, get_solver
@@ -61,12 +61,7 @@ def test_fixed_network_with_p_first_equals_forward_pass(objective, hidden, P, P_
     inst = build_instance(data, objective, FormulationOptions(fix_unused_inputs=False))
     fix_network(inst.model, net)
     res = get_solver("highs").solve(inst, SolveOptions(target_accuracy=None, time_limit=30, threads=1))
-    acts, scores = implied_activations_and_scores(inst.model, data)
-    fwd_acts, fwd_scores = net.forward(data.X)
-    for a, b in zip(acts, fwd_acts):
-        assert np.array_equal(a, b)
-    assert np.array_equal(scores, fwd_scores)
-    assert res.objective == pytest.approx(inst.evaluate(net), abs=1e-6)
+    assert_fixed_mip_is_forward_pass(inst, data, net, res)
 
 
 def test_bounds_and_big_m_per_layer_in_the_built_model():
