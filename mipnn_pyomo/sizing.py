@@ -8,7 +8,8 @@ prints it as one ``warning: ...`` line) at most once per run:
 * before the build, when the size estimate exceeds :data:`LARGE_CONSTRAINTS` constraints
   (about N = 1,000 rows for hidden 16 and two classes);
 * after the solve, when the run did not reach its target, was not proven optimal, and its training
-  accuracy is no better than the majority class's (within :data:`MAJORITY_MARGIN`).
+  accuracy is no better than the majority class's (within :data:`MAJORITY_MARGIN`), on at least
+  :data:`HINT_BATCH_ROWS` rows (a smaller MIP is not "too large", and batches would not help it).
 
 Size estimate for hidden layers H_1..H_L and K classes on N rows of F features (sat-margin,
 default formulation; built models: 11,778 variables / 20,144 constraints at N = 200, 151,778 /
@@ -31,6 +32,7 @@ import numpy as np
 LARGE_CONSTRAINTS = 100_000  # N > ~1,015 rows at hidden 16, 2 classes
 MAJORITY_MARGIN = 0.005  # "no better than the majority class": within half a percentage point
 BATCH_HINT = "train on all rows by batches instead: --batch-size 100 (docs/batch.md)"
+HINT_BATCH_ROWS = 100  # the hint's batch size: fewer rows than one batch get no after-solve warning
 
 
 class MIPTooLargeWarning(UserWarning):
@@ -82,7 +84,7 @@ def majority_message(result, y) -> str | None:
     from mipnn_pyomo.solvers.base import Termination
 
     solve = result.solve
-    if solve.target_reached or solve.termination in (Termination.OPTIMAL, Termination.INTERRUPTED):
+    if len(y) < HINT_BATCH_ROWS or solve.target_reached or solve.termination in (Termination.OPTIMAL, Termination.INTERRUPTED):
         return None
     counts = np.bincount(np.asarray(y, dtype=np.int64))
     majority = float(counts.max() / counts.sum()) if counts.sum() else 0.0

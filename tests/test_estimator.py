@@ -45,8 +45,11 @@ def test_bad_settings_raise_value_error(separable_data):
 
 @pytest.mark.slow
 def test_scikit_learn_estimator_checks_full():
-    """All of scikit-learn's estimator checks (a few minutes: each check trains MIPs)."""
-    check_estimator(MIPNetClassifier(hidden=(4,), P=3, time_limit=20, mip_start="gd"))
+    """All of scikit-learn's estimator checks (a few minutes: each check trains MIPs). The budget is
+    deterministic (one HiGHS thread, a node limit, no time-budgeted local search): a fit cut by a
+    time limit can differ between two fits, and check_fit_idempotent compares two fits."""
+    check_estimator(MIPNetClassifier(hidden=(4,), P=3, time_limit=60, mip_start="gd", threads=1, heuristic=False,
+                                     solver_options={"mip_max_nodes": 300}))
 
 
 SELECTED_CHECKS = {

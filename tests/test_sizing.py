@@ -49,6 +49,7 @@ def test_a_majority_class_result_is_named_and_points_to_batches():
     assert majority_message(_result(0.80), y) is None  # better than the majority class
     assert majority_message(_result(0.75, Termination.OPTIMAL), y) is None  # proven: nothing better exists
     assert majority_message(_result(0.75, target_reached=True), y) is None
+    assert majority_message(_result(0.75), y[::10][:8]) is None  # 8 rows: not "too large", batches cannot help
 
 
 def test_training_warns_once_through_the_real_path(adult, monkeypatch):
