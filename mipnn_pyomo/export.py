@@ -41,7 +41,7 @@ def export_instance(instance, path, format: str | None = None, readable_names: b
     ``_``) instead of short ones (LP: ``x1``, ``c1``, ...; MPS: HiGHS's ``c0``, ``r0``, ...).
     Missing parent directories are created; the file is written atomically (temporary file +
     rename). Returns the path."""
-    from mipnn_pyomo.instance import paused_gc
+    from mipnn_pyomo.gcpause import paused_gc
     from mipnn_pyomo.outputs import atomic_path, check_writable
 
     path = Path(path)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import gc
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -18,6 +16,7 @@ from mipnn_pyomo import formulation as F
 from mipnn_pyomo.activations import get_activation
 from mipnn_pyomo.network import IntegerNetwork
 from mipnn_pyomo.errors import ModelConfigError
+from mipnn_pyomo.gcpause import paused_gc
 from mipnn_pyomo.objectives import Objective, OutputContext, declare_output_params, get_objective, output_data
 
 
@@ -152,20 +151,6 @@ class TrainingInstance:
             ok &= spec.feasible(S, self.outputs) & (value >= hold.value - tol if spec.maximises
                                                     else value <= hold.value + tol)
         return ok
-
-
-@contextmanager
-def paused_gc():
-    """Pyomo builds tens of thousands of small objects at once; Python's cyclic garbage collector
-    would rescan them again and again (seen as 1-4 s spikes at N = 280). Nothing here forms
-    garbage cycles worth collecting mid-build."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _hold_component_name(name: str) -> str:

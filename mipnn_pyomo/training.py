@@ -183,37 +183,39 @@ def _gd_start(data: ProblemData, margin: float, seed: int, time_limit: float | N
     return PreparedStart(gd.network, {"method": "gd", "gd_runtime_s": gd.runtime_s})
 
 
+def _prepare_start(warm_start, data: ProblemData, margin: float, seed: int, time_limit) -> PreparedStart | None:
+    """``warm_start`` ("gd", a network, a :class:`PreparedStart` or None) made into a PreparedStart."""
+    if warm_start is None or isinstance(warm_start, PreparedStart):
+        return warm_start
+    if isinstance(warm_start, str):
+        if warm_start != "gd":
+            raise ModelConfigError(f"unknown warm start {warm_start!r}; use 'gd' or pass an IntegerNetwork")
+        return _gd_start(data, margin, seed, time_limit)
+    return PreparedStart(warm_start, {"method": "network"})
+
+
 def _start_target(target_accuracy, warm_start, data: ProblemData, formulation, options: SolveOptions):
     """(solve options, warm start): ``target_accuracy="start"`` becomes the warm start's own
     training accuracy (by forward pass), so every network the solver returns is at least as
     accurate on the training rows as the start."""
-    seed, time_limit = (0 if options.seed is None else int(options.seed)), options.time_limit
     if target_accuracy != START_TARGET:
         raise ModelConfigError(f"target accuracy must be a number in (0, 1], None or 'start', got {target_accuracy!r}")
     if warm_start is None:
         raise ModelConfigError("target accuracy 'start' needs a warm start (warm_start='gd' or a network)")
-    if isinstance(warm_start, str):
-        if warm_start != "gd":
-            raise ModelConfigError(f"unknown warm start {warm_start!r}; use 'gd' or pass an IntegerNetwork")
-        warm_start = _gd_start(data, (formulation or FormulationOptions()).margin, seed, time_limit)
-    network = warm_start.network if isinstance(warm_start, PreparedStart) else warm_start
-    return replace(options, target_accuracy=max(network.accuracy(data.X, data.y), 1.0 / data.n_samples)), warm_start
+    seed = 0 if options.seed is None else int(options.seed)
+    start = _prepare_start(warm_start, data, (formulation or FormulationOptions()).margin, seed, options.time_limit)
+    accuracy = max(start.network.accuracy(data.X, data.y), 1.0 / data.n_samples)
+    return replace(options, target_accuracy=accuracy), start
 
 
 def _warm_start(warm_start, instance: TrainingInstance, *, seed: int, time_limit: float | None):
     """(start network or None, warm-start info or None) for ``warm_start`` ("gd", a network, a
     :class:`PreparedStart`, None)."""
     data = instance.data
-    if warm_start is None:
+    start = _prepare_start(warm_start, data, instance.options.margin, seed, time_limit)
+    if start is None:
         return None, None
-    if isinstance(warm_start, str):
-        if warm_start != "gd":
-            raise ModelConfigError(f"unknown warm start {warm_start!r}; use 'gd' or pass an IntegerNetwork")
-        warm_start = _gd_start(data, instance.options.margin, seed, time_limit)
-    if isinstance(warm_start, PreparedStart):
-        start_network, warm_info = warm_start.network, dict(warm_start.info)
-    else:
-        start_network, warm_info = warm_start, {"method": "network"}
+    start_network, warm_info = start.network, dict(start.info)
     if (start_network.hidden != list(data.hidden) or start_network.n_inputs != data.n_features
             or start_network.P != data.P or start_network.layer_P(1) != data.layer_P(1)):
         raise ModelConfigError("the warm-start network's architecture, P or P_first differs from the one being trained")

@@ -32,7 +32,6 @@
 
 from __future__ import annotations
 
-import gc
 import math
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -40,6 +39,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from mipnn_pyomo.gcpause import paused_gc
 from mipnn_pyomo.errors import ModelConfigError
 
 INTEGRALITY_TOLERANCE = 1e-9  # |a s - round(a s)| allowed after scaling (exact arithmetic on the float a)
@@ -94,13 +94,8 @@ def compile_standard_form(model) -> StandardForm:
     from pyomo.common.enums import ObjectiveSense
     from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
-    enabled = gc.isenabled()  # as instance.paused_gc (not imported: instance.py reads this module)
-    gc.disable()  # hundreds of thousands of small objects: the collector would rescan them (~30% of the time)
-    try:
+    with paused_gc():
         form = LinearStandardFormCompiler().write(model, mixed_form=True, set_sense=None)
-    finally:
-        if enabled:
-            gc.enable()
     if len(form.objectives) != 1:
         raise ModelConfigError(f"the engine cores need exactly one active objective, the model has {len(form.objectives)}")
     rows = form.rows
