@@ -153,7 +153,8 @@ class TrainingInstance:
         return ok
 
 
-def _hold_component_name(name: str) -> str:
+def hold_component_name(name: str) -> str:
+    """The Pyomo component of the row that holds objective ``name`` (lexicographic.py switches it off)."""
     return "hold_" + name.replace("-", "_")
 
 
@@ -168,7 +169,7 @@ def _add_held_objective(abstract, name: str, value: float) -> None:
         row = lambda m: rule(m, None) >= value - 1e-9 * max(1.0, abs(value))  # noqa: E731
     else:
         row = lambda m: rule(m, None) <= value + 1e-9 * max(1.0, abs(value))  # noqa: E731
-    abstract.add_component(_hold_component_name(name), pyo.Constraint(rule=row))
+    abstract.add_component(hold_component_name(name), pyo.Constraint(rule=row))
 
 
 def _check_holds(objective: str, holds) -> tuple:

@@ -41,7 +41,7 @@ from pyomo.common.collections import ComponentMap
 
 from mipnn_pyomo.blocks import active_neuron_count, count_nonzero
 from mipnn_pyomo.errors import ModelConfigError, SolverUnavailableError
-from mipnn_pyomo.instance import ACCURACY, Hold, TrainingInstance, _hold_component_name, build_instance
+from mipnn_pyomo.instance import ACCURACY, Hold, TrainingInstance, build_instance, hold_component_name
 from mipnn_pyomo.network import IntegerNetwork
 from mipnn_pyomo.objectives import get_objective
 from mipnn_pyomo.recipes import PRIMARY, Recipe
@@ -142,7 +142,7 @@ class LexicographicPlan:
             if index == len(names) - 1:
                 expression = m.objective.expr
             else:
-                row = getattr(m, _hold_component_name(name))
+                row = getattr(m, hold_component_name(name))
                 row.deactivate()  # held by Gurobi's passes, not by a row
                 expression = row.body
             share = 1.0 if index == len(names) - 1 else stage.time_share
